@@ -1,0 +1,159 @@
+"""The admin subcommands: check, quarantine, outbound, ticket.
+
+Each prints plain text for a person at a terminal and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from argparse import Namespace
+
+from maild.config import Config
+
+__all__ = ["check", "dispatch"]
+
+
+def check(config: Config) -> int:
+    """Config was loaded already (its errors are raised); check what it points at."""
+    from maild.notices import Notices
+
+    problems = Notices(config.paths.templates).check()
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{config.path}: OK")
+    return 0
+
+
+def dispatch(config: Config, args: Namespace) -> int:
+    from store.db import close_database, open_database
+
+    open_database(config.store.url)
+    try:
+        handler = _COMMANDS[(args.command, args.action)]
+        return handler(config, args)
+    finally:
+        close_database()
+
+
+def _quarantine_list(config: Config, args: Namespace) -> int:
+    from store.inbound import list_by_state
+
+    rows = list_by_state("quarantined")
+    for row in rows:
+        print(f"{row.id}\t{row.received:%Y-%m-%d %H:%M:%S}\t{row.source}\t{row.last_error}")
+    if not rows:
+        print("quarantine is empty")
+    return 0
+
+
+def _quarantine_show(config: Config, args: Namespace) -> int:
+    from maild.parse import parse
+    from store.inbound import inbound_by_id
+
+    row = inbound_by_id(args.id)
+    if row is None:
+        return _missing("message", args.id)
+    msg = parse(bytes(row.raw))
+    print(f"id:         {row.id}")
+    print(f"state:      {row.state}")
+    print(f"received:   {row.received:%Y-%m-%d %H:%M:%S} UTC via {row.source}")
+    print(f"envelope:   from {row.mail_from!r} to {', '.join(json.loads(row.rcpt_to or '[]'))}")
+    print(f"attempts:   {row.attempts}")
+    print(f"reason:     {row.last_error or '-'}")
+    print(f"from:       {msg.from_name} <{msg.from_addr}>")
+    print(f"subject:    {msg.subject}")
+    print(f"message-id: {msg.message_id}")
+    print(f"size:       {len(bytes(row.raw))} bytes")
+    return 0
+
+
+def _quarantine_retry(config: Config, args: Namespace) -> int:
+    from store.inbound import requeue
+
+    if not requeue(args.id):
+        print(f"no quarantined message {args.id}", file=sys.stderr)
+        return 1
+    print(f"message {args.id} queued for processing again")
+    return 0
+
+
+def _quarantine_export(config: Config, args: Namespace) -> int:
+    from store.inbound import inbound_by_id
+
+    row = inbound_by_id(args.id)
+    if row is None:
+        return _missing("message", args.id)
+    raw = bytes(row.raw)
+    if args.output:
+        args.output.write_bytes(raw)
+        print(f"wrote {len(raw)} bytes to {args.output}")
+    else:
+        sys.stdout.buffer.write(raw)
+    return 0
+
+
+def _outbound_list(config: Config, args: Namespace) -> int:
+    from store.outbound import list_outbound
+
+    for row in list_outbound(args.state):
+        to = ", ".join(json.loads(row.recipients))
+        detail = row.last_error or "-"
+        print(f"{row.id}\t{row.state}\t{row.kind}\t{to}\tattempts={row.attempts}\t{detail}")
+    return 0
+
+
+def _outbound_retry(config: Config, args: Namespace) -> int:
+    from store.outbound import requeue
+
+    if not requeue(args.id):
+        print(f"no unsent outbound message {args.id}", file=sys.stderr)
+        return 1
+    print(f"outbound message {args.id} queued again")
+    return 0
+
+
+def _ticket_list(config: Config, args: Namespace) -> int:
+    from store.tickets import list_tickets
+
+    for t in list_tickets(status=args.status, limit=args.limit):
+        print(f"{t.number}\t{t.status}\t{t.requester.email}\t{t.subject}")
+    return 0
+
+
+def _ticket_show(config: Config, args: Namespace) -> int:
+    from store.tickets import attachments_of, participants, thread, ticket_by_number
+
+    ticket = ticket_by_number(args.number)
+    if ticket is None:
+        return _missing("ticket", args.number)
+    print(f"ticket:   {ticket.number}  [{ticket.status}, {ticket.priority}]")
+    print(f"subject:  {ticket.subject}")
+    print(f"people:   {', '.join(u.email for u in participants(ticket))}")
+    print(f"created:  {ticket.created:%Y-%m-%d %H:%M:%S} UTC via {ticket.source}")
+    for entry in thread(ticket):
+        print(f"\n--- {entry.kind} #{entry.id} {entry.created:%Y-%m-%d %H:%M:%S} "
+              f"{entry.author_name or ''} <{entry.message_id}>")  # fmt: skip
+        print(entry.text.rstrip())
+        for a in attachments_of(entry):
+            print(f"[attachment: {a.name} ({a.content_type}, {a.size} bytes)]")
+    return 0
+
+
+def _missing(what: str, ident) -> int:
+    print(f"no {what} {ident}", file=sys.stderr)
+    return 1
+
+
+_COMMANDS = {
+    ("quarantine", "list"): _quarantine_list,
+    ("quarantine", "show"): _quarantine_show,
+    ("quarantine", "retry"): _quarantine_retry,
+    ("quarantine", "export"): _quarantine_export,
+    ("outbound", "list"): _outbound_list,
+    ("outbound", "retry"): _outbound_retry,
+    ("ticket", "list"): _ticket_list,
+    ("ticket", "show"): _ticket_show,
+}

@@ -1,0 +1,83 @@
+"""The `maild` command line: the composition root that wires config, store and daemon.
+
+Every subcommand imports what it needs when it runs, so `maild pipe` — started by the MTA
+once per message — loads almost nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maild", description="An email-first helpdesk.")
+    parser.add_argument(
+        "--config", type=Path, default=Path("config.toml"), help="default: ./config.toml"
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="the daemon: SMTP intake, workers, scheduler")
+    pipe = sub.add_parser("pipe", help="accept one message on standard input")
+    pipe.add_argument("-f", "--from", dest="mail_from", help="envelope sender")
+    pipe.add_argument("recipients", nargs="*", help="envelope recipients")
+    sub.add_parser("check", help="validate config and templates; list every error")
+
+    quarantine = sub.add_parser("quarantine", help="messages that could not be processed")
+    qsub = quarantine.add_subparsers(dest="action", required=True, metavar="ACTION")
+    qsub.add_parser("list", help="list quarantined messages")
+    for action, text in (("show", "show one"), ("retry", "process one again")):
+        qsub.add_parser(action, help=text).add_argument("id", type=int)
+    export = qsub.add_parser("export", help="write the raw message as .eml")
+    export.add_argument("id", type=int)
+    export.add_argument("-o", "--output", type=Path, help="file (default: standard output)")
+
+    outbound = sub.add_parser("outbound", help="the outbound mail queue")
+    osub = outbound.add_subparsers(dest="action", required=True, metavar="ACTION")
+    olist = osub.add_parser("list", help="list queued, sent and failed mail")
+    olist.add_argument("--state", choices=("pending", "sent", "failed"))
+    osub.add_parser("retry", help="queue a failed message again").add_argument("id", type=int)
+
+    ticket = sub.add_parser("ticket", help="look at tickets")
+    tsub = ticket.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tlist = tsub.add_parser("list", help="the newest tickets")
+    tlist.add_argument("--status")
+    tlist.add_argument("--limit", type=int, default=50)
+    tsub.add_parser("show", help="one ticket with its thread").add_argument("number")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "pipe":
+        from maild.pipe import pipe
+
+        return pipe(args.config, mail_from=args.mail_from, recipients=args.recipients)
+    import logging
+
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from maild import admin
+    from maild.config import load
+    from maild.errors import ConfigError
+
+    try:
+        config = load(args.config)
+        if args.command == "check":
+            return admin.check(config)
+        if args.command == "run":
+            from maild.daemon import run
+
+            return run(config)
+        return admin.dispatch(config, args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 78  # EX_CONFIG

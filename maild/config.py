@@ -1,0 +1,254 @@
+"""config.toml, read once into frozen dataclasses.
+
+Every section is a dataclass whose fields are the keys it accepts, with their defaults;
+the loader walks the TOML tables against them, so an unknown or mistyped key is an
+error naming the key and the file. Paths are resolved against the config file's folder.
+Every problem is collected before `ConfigError` is raised, so `maild check` lists them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from maild.errors import ConfigError
+
+__all__ = ["Config", "load"]
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Helpdesk:
+    name: str = "Example Support"
+    address: str = "support@example.com"
+    aliases: tuple[str, ...] = ()
+    plus_addressing: bool = True
+    url: str = "http://127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class Paths:
+    data: Path = Path("data")
+    templates: Path = Path("templates")
+    rules: Path = Path("rules")
+
+
+@dataclass(frozen=True)
+class Store:
+    url: str = "sqlite:///data/maild.db"
+
+
+@dataclass(frozen=True)
+class Smtp:
+    listen: str = "127.0.0.1:2525"
+    hostname: str = ""
+    max_message_size: int = 25 * MiB
+    max_recipients: int = 100
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Relay:
+    host: str = ""
+    port: int = 25
+    starttls: bool = False
+    username: str = ""
+    password: str = ""
+    password_env: str = ""
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Web:
+    listen: str = "127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class Tickets:
+    number_format: str = "######"
+    token: str = "[#{number}]"
+
+
+@dataclass(frozen=True)
+class Notices:
+    new_ticket_autoresponse: bool = True
+    new_message_autoresponse: bool = False
+    autoresponse_limit: int = 5
+    autoresponse_window: int = 3600
+
+
+@dataclass(frozen=True)
+class Processing:
+    max_attempts: int = 5
+    retry_delay: float = 5.0
+    batch_size: int = 50
+
+
+@dataclass(frozen=True)
+class Outbound:
+    max_attempts: int = 10
+    retry_delay: float = 60.0
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path = Path("config.toml")
+    helpdesk: Helpdesk = field(default_factory=Helpdesk)
+    paths: Paths = field(default_factory=Paths)
+    store: Store = field(default_factory=Store)
+    smtp: Smtp = field(default_factory=Smtp)
+    relay: Relay = field(default_factory=Relay)
+    web: Web = field(default_factory=Web)
+    tickets: Tickets = field(default_factory=Tickets)
+    notices: Notices = field(default_factory=Notices)
+    processing: Processing = field(default_factory=Processing)
+    outbound: Outbound = field(default_factory=Outbound)
+
+    @property
+    def domain(self) -> str:
+        return self.helpdesk.address.rpartition("@")[2]
+
+    @property
+    def our_addresses(self) -> frozenset[str]:
+        return frozenset(a.lower() for a in (self.helpdesk.address, *self.helpdesk.aliases))
+
+    def is_ours(self, address: str) -> bool:
+        """Whether mail to `address` is for us: an address, an alias, or a plus-address of one."""
+        address = address.lower()
+        if address in self.our_addresses:
+            return True
+        local, _, domain = address.rpartition("@")
+        base, plus, _ = local.partition("+")
+        return (
+            bool(plus)
+            and self.helpdesk.plus_addressing
+            and f"{base}@{domain}" in self.our_addresses
+        )
+
+    def relay_password(self) -> str:
+        import os
+
+        if self.relay.password_env:
+            return os.environ.get(self.relay.password_env, "")
+        return self.relay.password
+
+
+_SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "path"}
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate `path`; raise ConfigError listing every problem."""
+    path = Path(path).resolve()
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError([f"{path}: {exc}"]) from None
+    problems: list[str] = []
+    sections: dict[str, Any] = {}
+    hints = get_type_hints(Config)
+    for name, value in table.items():
+        if name not in _SECTIONS:
+            problems.append(f"{path}: unknown section [{name}]")
+        elif not isinstance(value, dict):
+            problems.append(f"{path}: [{name}] must be a table")
+        else:
+            sections[name] = _build(hints[name], value, f"{path}: [{name}]", problems)
+    config = Config(path=path, **sections)
+    problems += _check(config)
+    if problems:
+        raise ConfigError(problems)
+    return _resolve(config)
+
+
+def _build(cls: type, table: dict[str, Any], where: str, problems: list[str]) -> Any:
+    hints = get_type_hints(cls)
+    values = {}
+    for key, value in table.items():
+        if key not in hints:
+            problems.append(f"{where} unknown key {key!r}")
+            continue
+        converted = _convert(hints[key], value)
+        if converted is _WRONG:
+            problems.append(f"{where} {key} must be {_describe(hints[key])}, got {value!r}")
+        else:
+            values[key] = converted
+    return cls(**values)
+
+
+_WRONG = object()
+
+
+def _convert(kind: Any, value: Any) -> Any:
+    if kind is bool:
+        return value if isinstance(value, bool) else _WRONG
+    if kind is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _WRONG
+    if kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if ok else _WRONG
+    if kind is str:
+        return value if isinstance(value, str) else _WRONG
+    if kind is Path:
+        return Path(value) if isinstance(value, str) and value else _WRONG
+    if kind == tuple[str, ...]:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return tuple(value) if ok else _WRONG
+    raise TypeError(f"unsupported config type {kind!r}")
+
+
+def _describe(kind: Any) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    return names.get(kind, "a path" if kind is Path else "a list of strings")
+
+
+def _check(config: Config) -> list[str]:
+    """Checks that span one value's meaning, not just its type."""
+    where = str(config.path)
+    problems = []
+    for address in (config.helpdesk.address, *config.helpdesk.aliases):
+        local, _, domain = address.partition("@")
+        if not local or "." not in domain or " " in address:
+            problems.append(f"{where}: [helpdesk] {address!r} is not an email address")
+    for section, listen in (("smtp", config.smtp.listen), ("web", config.web.listen)):
+        host, _, port = listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            problems.append(f"{where}: [{section}] listen must be HOST:PORT, got {listen!r}")
+    if not config.store.url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        problems.append(
+            f"{where}: [store] url must start with sqlite:/// or postgresql://, "
+            f"got {config.store.url!r}"
+        )
+    if "#" not in config.tickets.number_format:
+        problems.append(f"{where}: [tickets] number_format needs at least one '#' digit")
+    if "{number}" not in config.tickets.token:
+        problems.append(f"{where}: [tickets] token must contain {{number}}")
+    for section, key, value in (
+        ("smtp", "max_message_size", config.smtp.max_message_size),
+        ("smtp", "max_recipients", config.smtp.max_recipients),
+        ("processing", "max_attempts", config.processing.max_attempts),
+        ("processing", "batch_size", config.processing.batch_size),
+        ("outbound", "max_attempts", config.outbound.max_attempts),
+        ("outbound", "batch_size", config.outbound.batch_size),
+    ):
+        if value < 1:
+            problems.append(f"{where}: [{section}] {key} must be at least 1, got {value}")
+    return problems
+
+
+def _resolve(config: Config) -> Config:
+    """Make paths absolute against the config file's folder."""
+    base = config.path.parent
+    paths = Paths(
+        **{f.name: base / getattr(config.paths, f.name) for f in dataclasses.fields(Paths)}
+    )
+    url = config.store.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = "sqlite:///" + str(base / url.removeprefix("sqlite:///"))
+    return dataclasses.replace(config, paths=paths, store=Store(url=url))

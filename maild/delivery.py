@@ -1,0 +1,141 @@
+"""Delivering queued outbound mail: through the `[relay]` SMTP server, or into a maildir.
+
+With a relay host configured, one SMTP connection is kept open while there is work and
+closed when idle. A 4xx answer or a connection problem means "try again later" with
+exponential back-off; a 5xx answer fails the message with the server's reason. With no
+relay host, mail is written to `<data>/outbox` (a maildir), so a first run needs no server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import mailbox
+import smtplib
+import ssl
+import threading
+from pathlib import Path
+
+from maild.config import Config
+from store import outbound
+from store.models import Outbound
+
+__all__ = ["Deliverer", "run_sender"]
+
+log = logging.getLogger(__name__)
+
+MAX_DELAY = 6 * 3600.0
+
+
+class _Temporary(Exception):
+    pass
+
+
+class _Permanent(Exception):
+    pass
+
+
+class Deliverer:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._smtp: smtplib.SMTP | None = None
+        self._maildir: mailbox.Maildir | None = None
+
+    @property
+    def outbox(self) -> Path:
+        return self.config.paths.data / "outbox"
+
+    def deliver_due(self) -> int:
+        """Try every due message once; return how many were attempted."""
+        rows = outbound.claim_due(self.config.outbound.batch_size)
+        sent = []
+        for row in rows:
+            try:
+                self._send(row)
+                sent.append(row.id)
+                log.info("outbound %s <%s> sent to %s", row.id, row.message_id, row.recipients)
+            except _Permanent as exc:
+                outbound.mark_failed(row.id, str(exc))
+                log.warning("outbound %s <%s> failed: %s", row.id, row.message_id, exc)
+            except _Temporary as exc:
+                self._retry(row, str(exc))
+        outbound.mark_sent(sent)
+        return len(rows)
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            # The connection is being dropped either way; a dead one cannot say goodbye.
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._smtp.quit()
+            self._smtp = None
+
+    def _retry(self, row: Outbound, reason: str) -> None:
+        settings = self.config.outbound
+        if row.attempts >= settings.max_attempts:
+            outbound.mark_failed(row.id, f"gave up after {row.attempts} attempts: {reason}")
+            log.warning("outbound %s <%s> gave up: %s", row.id, row.message_id, reason)
+            return
+        delay = min(settings.retry_delay * 2 ** (row.attempts - 1), MAX_DELAY)
+        outbound.mark_retry(row.id, reason, delay)
+        log.info("outbound %s <%s> deferred %.0fs: %s", row.id, row.message_id, delay, reason)
+
+    def _send(self, row: Outbound) -> None:
+        recipients = json.loads(row.recipients)
+        raw = bytes(row.raw)
+        if not self.config.relay.host:
+            self._to_maildir(raw)
+            return
+        try:
+            refused = self._connection().sendmail(row.mail_from, recipients, raw)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            reason = "; ".join(
+                f"{r}: {c} {m.decode(errors='replace')}" for r, (c, m) in exc.recipients.items()
+            )
+            raise (_Temporary if any(c < 500 for c in codes) else _Permanent)(reason) from exc
+        except smtplib.SMTPResponseException as exc:
+            self.close()
+            reason = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+            raise (_Permanent if exc.smtp_code >= 500 else _Temporary)(reason) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise _Temporary(f"relay {self.config.relay.host}: {exc}") from exc
+        if refused:
+            log.warning("outbound %s: some recipients refused: %s", row.id, refused)
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is not None:
+            return self._smtp
+        relay = self.config.relay
+        smtp = smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout)
+        if relay.starttls:
+            smtp.starttls(context=ssl.create_default_context())
+        if relay.username:
+            smtp.login(relay.username, self.config.relay_password())
+        self._smtp = smtp
+        return smtp
+
+    def _to_maildir(self, raw: bytes) -> None:
+        try:
+            if self._maildir is None:
+                self.outbox.parent.mkdir(parents=True, exist_ok=True)
+                self._maildir = mailbox.Maildir(self.outbox, create=True)
+            self._maildir.add(raw)
+        except OSError as exc:
+            raise _Temporary(f"writing {self.outbox}: {exc}") from exc
+
+
+def run_sender(deliverer: Deliverer, stop: threading.Event, wake: threading.Event) -> None:
+    """Deliver until `stop` is set; when idle, close the relay connection and wait."""
+    while not stop.is_set():
+        try:
+            busy = deliverer.deliver_due()
+        except Exception:
+            log.exception("outbound worker: pass failed; retrying shortly")
+            busy = 0
+        if not busy:
+            deliverer.close()
+            wake.wait(0.5)
+            wake.clear()
+    deliverer.close()

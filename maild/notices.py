@@ -1,0 +1,92 @@
+"""Rendering notices from the Jinja2 templates in `templates/`.
+
+Each notice is one file with three blocks: `subject`, `text` and `html`. The same file is
+loaded by two environments, one escaping HTML and one not, so the html block is escaped
+and the subject and text blocks are not. Undefined variables are errors (StrictUndefined),
+and `check()` renders every notice with sample values so `maild check` catches them early.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+__all__ = ["MARKER", "NOTICES", "Notices", "Rendered"]
+
+MARKER = "-- Please reply above this line --"
+
+NOTICES = ("new_ticket_autoresponse", "new_message_autoresponse", "agent_response")
+_BLOCKS = ("subject", "text", "html")
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+class Notices:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        loader = jinja2.FileSystemLoader(str(directory))
+        common = {"loader": loader, "undefined": jinja2.StrictUndefined, "auto_reload": False}
+        self._plain = jinja2.Environment(autoescape=False, **common)
+        self._escaped = jinja2.Environment(autoescape=True, **common)
+
+    def render(self, name: str, context: dict[str, Any]) -> Rendered:
+        context = {"marker": MARKER, **context}
+        plain = self._plain.get_template(f"{name}.j2")
+        escaped = self._escaped.get_template(f"{name}.j2")
+        subject = " ".join(_block(plain, "subject", context).split())
+        return Rendered(
+            subject=subject,
+            text=_block(plain, "text", context).strip() + "\n",
+            html=_block(escaped, "html", context).strip(),
+        )
+
+    def check(self) -> list[str]:
+        """Every problem with the notice templates, each naming the file."""
+        problems = []
+        for name in NOTICES:
+            path = self.directory / f"{name}.j2"
+            try:
+                template = self._plain.get_template(f"{name}.j2")
+            except jinja2.TemplateNotFound:
+                problems.append(f"{path}: missing")
+                continue
+            except jinja2.TemplateSyntaxError as exc:
+                problems.append(f"{path}:{exc.lineno}: {exc.message}")
+                continue
+            missing = [b for b in _BLOCKS[:2] if b not in template.blocks]
+            if missing:
+                problems.append(f"{path}: no {' or '.join(missing)} block")
+                continue
+            try:
+                self.render(name, sample_context())
+            except jinja2.TemplateError as exc:
+                problems.append(f"{path}: {exc}")
+        return problems
+
+
+def _block(template: jinja2.Template, name: str, context: dict[str, Any]) -> str:
+    render = template.blocks.get(name)
+    if render is None:
+        return ""
+    return "".join(render(template.new_context(context)))
+
+
+def sample_context() -> dict[str, Any]:
+    """Values shaped like the real ones, for checking templates without a database."""
+    return {
+        "helpdesk": {"name": "Example Support", "address": "support@example.com", "url": ""},
+        "ticket": {"number": "123456", "subject": "Printer on fire", "status": "open"},
+        "recipient": {"name": "Ada Lovelace", "email": "ada@example.org"},
+        "message": {"text": "It is still burning."},
+        "response": {"text": "Please unplug it.", "html": "<p>Please unplug it.</p>"},
+        "agent": {"name": "Grace Hopper"},
+        "token": "[#123456]",
+    }

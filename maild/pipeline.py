@@ -1,0 +1,279 @@
+"""Processing one accepted message: the heart of the path from inbound row to ticket.
+
+`Pipeline.process` runs inside the caller's transaction, so everything it does — the
+ticket, the thread entry, attachments, the Message-ID index, the queued notices — commits
+together or not at all. It parses, classifies (loops, bounces, auto-replies, lists), drops
+duplicates, threads or creates, stores, and queues the autoresponse. Normal outcomes are
+returned as an `Outcome`; `Unprocessable` means the message can never succeed and goes
+straight to quarantine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from maild.classify import Classification, Identity, Kind, bounce_references, classify
+from maild.compose import Envelope, compose
+from maild.config import Config
+from maild.errors import MaildError
+from maild.notices import Notices
+from maild.parse import ParsedMessage, parse
+from maild.quotes import strip_reply
+from maild.sanitize import sanitize_html
+from maild.threader import choose, clues
+from maild.tokens import Signer, new_ticket_number, subject_token
+from store import outbound, tickets
+from store.clock import now
+from store.models import Inbound, Ticket, User
+
+__all__ = ["Outcome", "Pipeline", "Unprocessable"]
+
+log = logging.getLogger(__name__)
+
+KEPT_HEADERS = (
+    "From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID", "In-Reply-To",
+    "References", "Auto-Submitted", "Precedence", "List-Id", "X-Mailer", "User-Agent",
+)  # fmt: skip
+_SANE_ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\\[\]]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
+
+
+class Unprocessable(MaildError, ValueError):
+    """The message can never become a ticket (e.g. no sender): quarantine it with this reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    state: str  # "done", "duplicate" or "ignored"
+    note: str
+    ticket: Ticket | None = None
+    message_id: str = ""
+
+
+class Pipeline:
+    def __init__(self, config: Config, *, secret: bytes, notices: Notices) -> None:
+        self.config = config
+        self.notices = notices
+        self.signer = Signer(secret, config.domain)
+        self.loop_token = self.signer.loop_token()
+        self.identity = Identity(
+            addresses=config.our_addresses,
+            loop_token=self.loop_token,
+            is_own_message_id=self.signer.is_own_message_id,
+        )
+        self.our_locals = frozenset(a.partition("@")[0] for a in config.our_addresses)
+
+    def process(self, row: Inbound) -> Outcome:
+        raw = bytes(row.raw)
+        msg = parse(raw)
+        return replace(self._process(row, raw, msg), message_id=msg.message_id)
+
+    def _process(self, row: Inbound, raw: bytes, msg: ParsedMessage) -> Outcome:
+        rcpt_to = json.loads(row.rcpt_to or "[]")
+        verdict = classify(msg, mail_from=row.mail_from, identity=self.identity)
+        if verdict.kind is Kind.LOOP:
+            return Outcome("ignored", f"loop: {verdict.reason}")
+        key = msg.message_id or "hash:" + _content_hash(msg)
+        if tickets.message_ref_exists(key):
+            return Outcome("duplicate", f"duplicate of {key}")
+        if verdict.kind is Kind.BOUNCE:
+            return self._bounce(msg, raw, verdict, key)
+        if not msg.from_addr:
+            raise Unprocessable("no sender address in From")
+        user = tickets.user_for(msg.from_addr, msg.from_name)
+        ticket, via = self._thread(msg, rcpt_to, user)
+        if ticket is None:
+            return self._new_ticket(msg, row, user, verdict, key)
+        return self._follow_up(msg, row, user, ticket, via, verdict, key)
+
+    # -- the branches ---------------------------------------------------------------------
+
+    def _new_ticket(self, msg, row, user, verdict, key) -> Outcome:
+        ticket = tickets.create_ticket(
+            number=self._fresh_number(), subject=msg.subject, requester=user, source=row.source
+        )
+        for _, address in msg.cc:
+            if address and address not in self.config.our_addresses:
+                tickets.add_collaborator(ticket, tickets.user_for(address))
+        self._store_entry(ticket, msg, row, user, msg.text, key)
+        note = self._autorespond("new_ticket_autoresponse", ticket, msg, user, verdict)
+        return Outcome("done", f"new ticket{note}", ticket)
+
+    def _follow_up(self, msg, row, user, ticket, via, verdict, key) -> Outcome:
+        if not tickets.is_participant(ticket, user.email):
+            tickets.add_collaborator(ticket, user)
+        self._store_entry(ticket, msg, row, user, strip_reply(msg.text), key)
+        reopen = "open" if ticket.status in ("resolved", "closed") else None
+        tickets.touch(ticket, status=reopen)
+        note = ""
+        if self.config.notices.new_message_autoresponse:
+            note = self._autorespond("new_message_autoresponse", ticket, msg, user, verdict)
+        return Outcome("done", f"follow-up via {via}{note}", ticket)
+
+    def _bounce(self, msg: ParsedMessage, raw: bytes, verdict: Classification, key) -> Outcome:
+        references = bounce_references(msg, raw)
+        ticket = self._ticket_of_references(references)
+        if ticket is None:
+            return Outcome("ignored", f"bounce for no known ticket ({verdict.reason})")
+        text = f"Delivery problem reported by {msg.from_addr or 'the mail system'}: {msg.subject}"
+        entry = tickets.add_entry(
+            ticket, kind="event", text=f"{text}\n\n{msg.text[:4000]}", message_id=msg.message_id
+        )
+        tickets.add_message_ref(key, direction="in", ticket=ticket, entry=entry)
+        return Outcome("done", f"bounce recorded ({verdict.reason})", ticket)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _thread(self, msg: ParsedMessage, rcpt_to, user: User) -> tuple[Ticket | None, str]:
+        found = clues(
+            msg,
+            rcpt_to,
+            signer=self.signer,
+            our_locals=self.our_locals,
+            token_format=self.config.tickets.token,
+        )
+        cache: dict[str, Ticket | None] = {}
+
+        def lookup(number: str) -> Ticket | None:
+            if number not in cache:
+                cache[number] = tickets.ticket_by_number(number)
+            return cache[number]
+
+        def stored(ids) -> str | None:
+            ref = tickets.find_message_ref(ids)
+            return ref.ticket.number if ref else None
+
+        match = choose(
+            found,
+            exists=lambda n: lookup(n) is not None,
+            number_of_stored_reference=stored,
+            sender_takes_part=lambda n: tickets.is_participant(lookup(n), user.email),
+        )
+        return (lookup(match.number), match.via) if match else (None, "")
+
+    def _ticket_of_references(self, references) -> Ticket | None:
+        for message_id in references:
+            number = self.signer.ticket_of_message_id(message_id)
+            if number and (ticket := tickets.ticket_by_number(number)):
+                return ticket
+        ref = tickets.find_message_ref(references)
+        return ref.ticket if ref else None
+
+    def _fresh_number(self) -> str:
+        for _ in range(50):
+            number = new_ticket_number(self.config.tickets.number_format)
+            if not tickets.number_taken(number):
+                return number
+        raise RuntimeError("no free ticket number: widen [tickets] number_format")
+
+    def _store_entry(self, ticket, msg: ParsedMessage, row, user, text: str, key: str) -> None:
+        headers = {h: v for h in KEPT_HEADERS if (v := msg.header(h))}
+        entry = tickets.add_entry(
+            ticket,
+            kind="message",
+            text=text,
+            html=sanitize_html(msg.html),
+            author=user,
+            author_name=msg.from_name,
+            message_id=msg.message_id,
+            headers=json.dumps(headers, ensure_ascii=False),
+            inbound=row.id,
+        )
+        for a in msg.attachments:
+            tickets.add_attachment(
+                entry,
+                name=a.filename,
+                content_type=a.content_type,
+                payload=a.payload,
+                content_id=a.content_id,
+                inline=a.inline,
+            )
+        tickets.add_message_ref(key, direction="in", ticket=ticket, entry=entry)
+
+    def _autorespond(self, notice, ticket, msg: ParsedMessage, user: User, verdict) -> str:
+        if not verdict.answerable:
+            return f"; not answered ({verdict.kind}: {verdict.reason})"
+        if notice == "new_ticket_autoresponse" and not self.config.notices.new_ticket_autoresponse:
+            return ""
+        if not _SANE_ADDRESS.match(user.email):
+            return f"; not answered (unusable address {user.email!r})"
+        limits = self.config.notices
+        since = now() - timedelta(seconds=limits.autoresponse_window)
+        if outbound.count_recent(user.email, since) >= limits.autoresponse_limit:
+            return f"; not answered (more than {limits.autoresponse_limit} autoresponses)"
+        self.queue_notice(
+            notice,
+            ticket,
+            to=[(user.name, user.email)],
+            parent=msg,
+            auto_submitted="auto-replied",
+            rate_key=user.email,
+            extra={"message": {"text": msg.text}},
+        )
+        return "; autoresponse queued"
+
+    def queue_notice(
+        self,
+        notice: str,
+        ticket: Ticket,
+        *,
+        to,
+        parent: ParsedMessage | None,
+        auto_submitted: str = "",
+        rate_key: str = "",
+        cc=(),
+        extra=None,
+    ) -> None:
+        """Render `notice` about `ticket` and queue it for delivery in this transaction."""
+        number = ticket.number
+        helpdesk = self.config.helpdesk
+        token = subject_token(self.config.tickets.token, number)
+        context = {
+            "helpdesk": {"name": helpdesk.name, "address": helpdesk.address, "url": helpdesk.url},
+            "ticket": {"number": number, "subject": ticket.subject, "status": ticket.status},
+            "recipient": {"name": to[0][0], "email": to[0][1]},
+            "token": token,
+            **(extra or {}),
+        }
+        rendered = self.notices.render(notice, context)
+        if token not in rendered.subject:
+            rendered = type(rendered)(f"{token} {rendered.subject}", rendered.text, rendered.html)
+        message_id = self.signer.message_id(number)
+        references = (*parent.references, parent.message_id) if parent else ()
+        envelope = Envelope(
+            sender_name=helpdesk.name,
+            sender=helpdesk.address,
+            to=to,
+            cc=cc,
+            message_id=message_id,
+            loop_token=self.loop_token,
+            reply_to=self._reply_address(number),
+            in_reply_to=parent.message_id if parent else "",
+            references=tuple(m for m in references if m),
+            auto_submitted=auto_submitted,
+        )
+        outbound.enqueue(
+            kind=notice,
+            mail_from=helpdesk.address,
+            recipients=envelope.recipients,
+            message_id=message_id,
+            raw=compose(envelope, rendered),
+            ticket=ticket,
+            rate_key=rate_key,
+        )
+        tickets.add_message_ref(message_id, direction="out", ticket=ticket)
+
+    def _reply_address(self, number: str) -> str:
+        if not self.config.helpdesk.plus_addressing:
+            return ""
+        return self.signer.reply_address(self.config.helpdesk.address, number)
+
+
+def _content_hash(msg: ParsedMessage) -> str:
+    """A stand-in identity for mail without a Message-ID: same sender, date, subject, body."""
+    parts = (msg.from_addr, msg.header("Date"), msg.subject, msg.text, msg.html)
+    return hashlib.sha256("\x00".join(parts).encode("utf-8", "replace")).hexdigest()

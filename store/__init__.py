@@ -1,0 +1,9 @@
+"""The data layer: peewee models and the typed query functions the rest of maild uses.
+
+`store` imports nothing from maild, rules or webui. Open the database with
+`store.db.open_database(url)`; queries live in `store.inbound`, `store.tickets` and
+`store.outbound`. The fast path that accepts a message without loading peewee is
+`store.accept`.
+"""
+
+__all__ = ["accept", "clock", "db", "inbound", "models", "outbound", "tickets"]

@@ -1,0 +1,9 @@
+"""The one clock the store uses: naive UTC datetimes, identical on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -1,0 +1,126 @@
+"""Opening the database named by `[store] url` and keeping its schema current.
+
+SQLite (the embedded default) runs in WAL mode with foreign keys, a busy timeout and full
+fsync on commit, so a message acknowledged to a sender survives a crash. PostgreSQL is
+reached through psycopg 3. Schema changes are numbered steps in `MIGRATIONS`; the number
+applied is kept in the `meta` table and every start brings the database up to date under
+a lock, so two processes starting together never race.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from peewee import Database, PostgresqlDatabase, SqliteDatabase
+
+from store.models import MODELS, Meta, database
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "close_database",
+    "get_meta",
+    "is_postgresql",
+    "open_database",
+    "set_meta",
+    "signing_secret",
+    "transaction",
+]
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 10000,
+    "synchronous": "full",
+}
+
+
+def _create_tables(db: Database) -> None:
+    db.create_tables(MODELS)
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_create_tables]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(url: str) -> Database:
+    """A Database for `url`, not yet bound to the models."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS)
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"unsupported database url {url!r}")
+    return PostgresqlDatabase(
+        unquote(parts.path.lstrip("/")) or "postgres",
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+def open_database(url: str, *, migrate: bool = True) -> Database:
+    """Bind the models to the database at `url` and bring its schema up to date."""
+    db = connect(url)
+    database.initialize(db)
+    db.connect(reuse_if_open=True)
+    if migrate:
+        _migrate(db)
+    return db
+
+
+def close_database() -> None:
+    if database.obj is not None and not database.obj.is_closed():
+        database.obj.close()
+
+
+def is_postgresql(db: Database | None = None) -> bool:
+    return isinstance(db or database.obj, PostgresqlDatabase)
+
+
+def transaction(db: Database | None = None) -> AbstractContextManager:
+    """A write transaction; on SQLite it takes the write lock up front.
+
+    A deferred SQLite transaction that reads and then writes fails at once with
+    SQLITE_BUSY when another process wrote in between; taking the lock first makes
+    concurrent writers wait for each other (busy_timeout) instead.
+    """
+    db = db or database.obj
+    if isinstance(db, SqliteDatabase) and db.transaction_depth() == 0:
+        return db.atomic("IMMEDIATE")
+    return db.atomic()
+
+
+def _migrate(db: Database) -> None:
+    with transaction(db):
+        if is_postgresql(db):
+            db.execute_sql("SELECT pg_advisory_xact_lock(7252671)")
+        db.create_tables([Meta])
+        version = int(get_meta("schema_version", "0"))
+        for step in MIGRATIONS[version:]:
+            step(db)
+        if version != SCHEMA_VERSION:
+            set_meta("schema_version", str(SCHEMA_VERSION))
+        if not get_meta("secret"):
+            set_meta("secret", secrets.token_hex(32))
+
+
+def get_meta(key: str, default: str = "") -> str:
+    row = Meta.get_or_none(Meta.key == key)
+    return row.value if row else default
+
+
+def set_meta(key: str, value: str) -> None:
+    Meta.insert(key=key, value=value).on_conflict(
+        conflict_target=[Meta.key], update={Meta.value: value}
+    ).execute()
+
+
+def signing_secret() -> bytes:
+    """The key behind signed Message-IDs and reply addresses; made once per database."""
+    return bytes.fromhex(get_meta("secret"))

@@ -1,0 +1,141 @@
+"""Queries on the inbound queue: accept, claim, finish, quarantine.
+
+A row is committed before the sender hears yes. Workers claim rows by pushing their
+`next_try` forward (a lease) in a short transaction, then process each one in a second
+transaction that re-checks the row is still pending, so two workers never both finish it
+and a worker that dies simply lets its lease run out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from peewee import fn
+
+from store.clock import now
+from store.db import is_postgresql, transaction
+from store.models import Inbound
+
+__all__ = [
+    "NewInbound",
+    "add_inbound",
+    "claim_pending",
+    "count_by_state",
+    "finish",
+    "inbound_by_id",
+    "list_by_state",
+    "lock_pending",
+    "quarantine",
+    "requeue",
+    "retry_later",
+]
+
+LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class NewInbound:
+    raw: bytes
+    source: str
+    mail_from: str | None = None
+    rcpt_to: Sequence[str] = ()
+
+
+def add_inbound(messages: Iterable[NewInbound]) -> list[int]:
+    """Store messages durably in one transaction (one fsync); their ids, in order."""
+    ids = []
+    with transaction():
+        for m in messages:
+            row = Inbound.create(
+                raw=m.raw,
+                source=m.source,
+                mail_from=m.mail_from,
+                rcpt_to=json.dumps(list(m.rcpt_to)),
+            )
+            ids.append(row.id)
+    return ids
+
+
+def claim_pending(limit: int, *, max_attempts: int) -> tuple[list[int], list[int]]:
+    """Lease up to `limit` due rows, oldest first; return (claimed ids, ids that ran out).
+
+    A row whose attempts are already used up never finished a previous try (the process
+    died under it), so it goes to quarantine instead of being tried forever.
+    """
+    moment = now()
+    with transaction():
+        query = (
+            Inbound.select(Inbound.id, Inbound.attempts)
+            .where((Inbound.state == "pending") & (Inbound.next_try <= moment))
+            .order_by(Inbound.id)
+            .limit(limit)
+        )
+        if is_postgresql():
+            query = query.for_update("FOR UPDATE SKIP LOCKED")
+        rows = list(query.tuples())
+        worn = [i for i, attempts in rows if attempts >= max_attempts]
+        fresh = [i for i, attempts in rows if attempts < max_attempts]
+        if fresh:
+            Inbound.update(attempts=Inbound.attempts + 1, next_try=moment + LEASE).where(
+                Inbound.id.in_(fresh)
+            ).execute()
+        for row_id in worn:
+            quarantine(row_id, f"gave up after {max_attempts} attempts that never finished")
+    return fresh, worn
+
+
+def lock_pending(row_id: int) -> Inbound | None:
+    """Within the processing transaction: the row, locked, if it is still pending."""
+    query = Inbound.select().where((Inbound.id == row_id) & (Inbound.state == "pending"))
+    if is_postgresql():
+        query = query.for_update()
+    return query.first()
+
+
+def finish(row_id: int, *, state: str, outcome: str, message_id: str, ticket_id: int | None):
+    Inbound.update(
+        state=state, outcome=outcome, message_id=message_id[:998], ticket=ticket_id, last_error=""
+    ).where(Inbound.id == row_id).execute()
+
+
+def retry_later(row_id: int, error: str, delay: float) -> None:
+    Inbound.update(last_error=error, next_try=now() + timedelta(seconds=delay)).where(
+        Inbound.id == row_id
+    ).execute()
+
+
+def quarantine(row_id: int, reason: str) -> None:
+    Inbound.update(state="quarantined", last_error=reason).where(Inbound.id == row_id).execute()
+
+
+def requeue(row_id: int) -> bool:
+    """Send a quarantined message through processing again, with fresh attempts."""
+    with transaction():
+        changed = (
+            Inbound.update(state="pending", attempts=0, next_try=now(), last_error="")
+            .where((Inbound.id == row_id) & (Inbound.state == "quarantined"))
+            .execute()
+        )
+    return bool(changed)
+
+
+def inbound_by_id(row_id: int) -> Inbound | None:
+    return Inbound.get_or_none(Inbound.id == row_id)
+
+
+def list_by_state(state: str, limit: int = 100) -> list[Inbound]:
+    fields = [f for f in Inbound._meta.sorted_fields if f.name != "raw"]
+    return list(
+        Inbound.select(*fields)
+        .where(Inbound.state == state)
+        .order_by(Inbound.id.desc())
+        .limit(limit)
+    )
+
+
+def count_by_state() -> dict[str, int]:
+    rows = Inbound.select(Inbound.state, fn.COUNT(Inbound.id)).group_by(Inbound.state).tuples()
+    return dict(rows)

@@ -1,0 +1,194 @@
+"""The peewee models: every table maild keeps.
+
+Times are naive UTC datetimes (`store.clock.now()`), the same on SQLite and PostgreSQL.
+Models are bound to `database`, a proxy that `store.db.open_database` points at SQLite or
+PostgreSQL, so tests and several daemons re-bind it without import-time globals of their own.
+"""
+
+from __future__ import annotations
+
+from peewee import (
+    BigAutoField,
+    BlobField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from store.clock import now
+
+database = DatabaseProxy()
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+
+
+class Meta(BaseModel):
+    """Key/value facts about the database itself: schema version, signing secret, heartbeats."""
+
+    key = CharField(primary_key=True, max_length=64)
+    value = TextField()
+
+    class Meta:
+        table_name = "meta"
+
+
+class User(BaseModel):
+    id = BigAutoField()
+    email = CharField(max_length=320, unique=True)
+    name = CharField(max_length=200, default="")
+    created = DateTimeField(default=now)
+
+    class Meta:
+        table_name = "users"
+
+
+class Ticket(BaseModel):
+    id = BigAutoField()
+    number = CharField(max_length=32, unique=True)
+    subject = CharField(max_length=998, default="")
+    status = CharField(max_length=32, default="open", index=True)
+    priority = CharField(max_length=32, default="normal")
+    source = CharField(max_length=16, default="email")
+    requester = ForeignKeyField(User, backref="tickets", on_delete="RESTRICT")
+    department = CharField(max_length=100, null=True)
+    created = DateTimeField(default=now)
+    updated = DateTimeField(default=now)
+    due = DateTimeField(null=True)
+    closed = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "tickets"
+        indexes = ((("status", "due"), False),)
+
+
+class Collaborator(BaseModel):
+    """Someone other than the requester who takes part in a ticket's conversation."""
+
+    id = BigAutoField()
+    ticket = ForeignKeyField(Ticket, backref="collaborators", on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="CASCADE")
+
+    class Meta:
+        table_name = "collaborators"
+        indexes = ((("ticket", "user"), True),)
+
+
+class Inbound(BaseModel):
+    """One accepted message, raw as received; kept so every ticket traces back to its bytes."""
+
+    id = BigAutoField()
+    raw = BlobField()
+    mail_from = CharField(max_length=998, null=True)
+    rcpt_to = TextField(default="")
+    source = CharField(max_length=16)
+    received = DateTimeField(default=now)
+    state = CharField(max_length=16, default="pending")
+    attempts = IntegerField(default=0)
+    next_try = DateTimeField(default=now)
+    last_error = TextField(default="")
+    outcome = TextField(default="")
+    message_id = CharField(max_length=998, default="")
+    ticket = ForeignKeyField(Ticket, null=True, on_delete="SET NULL")
+
+    class Meta:
+        table_name = "inbound"
+        indexes = ((("state", "next_try", "id"), False),)
+
+
+class Entry(BaseModel):
+    """One item in a ticket's thread: a message, an agent's response, a note or an event."""
+
+    id = BigAutoField()
+    ticket = ForeignKeyField(Ticket, backref="entries", on_delete="CASCADE")
+    kind = CharField(max_length=16)
+    author = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    author_name = CharField(max_length=200, default="")
+    text = TextField(default="")
+    html = TextField(default="")
+    message_id = CharField(max_length=998, default="")
+    headers = TextField(default="")
+    inbound = ForeignKeyField(Inbound, null=True, on_delete="SET NULL")
+    created = DateTimeField(default=now)
+
+    class Meta:
+        table_name = "entries"
+        indexes = ((("ticket", "id"), False),)
+
+
+class Blob(BaseModel):
+    """Attachment content, stored once however many messages carry it."""
+
+    sha256 = CharField(max_length=64, primary_key=True)
+    size = IntegerField()
+    data = BlobField()
+
+    class Meta:
+        table_name = "blobs"
+
+
+class Attachment(BaseModel):
+    id = BigAutoField()
+    entry = ForeignKeyField(Entry, backref="attachments", on_delete="CASCADE")
+    name = CharField(max_length=255)
+    content_type = CharField(max_length=255)
+    size = IntegerField()
+    blob = ForeignKeyField(Blob, column_name="sha256", on_delete="RESTRICT")
+    content_id = CharField(max_length=255, default="")
+    inline = BooleanField(default=False)
+
+    class Meta:
+        table_name = "attachments"
+
+
+class MessageRef(BaseModel):
+    """The Message-ID index: every id we received or sent, for threading and dedupe.
+
+    `direction` is "in" for received mail and "out" for ours; messages without a
+    Message-ID are indexed by a content hash ("hash:<sha256>") so redelivery is caught.
+    """
+
+    message_id = CharField(max_length=998, primary_key=True)
+    direction = CharField(max_length=3)
+    ticket = ForeignKeyField(Ticket, null=True, on_delete="CASCADE")
+    entry = ForeignKeyField(Entry, null=True, on_delete="SET NULL")
+    created = DateTimeField(default=now)
+
+    class Meta:
+        table_name = "message_refs"
+
+
+class Outbound(BaseModel):
+    """One rendered message waiting for, or done with, delivery through the relay."""
+
+    id = BigAutoField()
+    ticket = ForeignKeyField(Ticket, null=True, on_delete="SET NULL")
+    kind = CharField(max_length=32)
+    mail_from = CharField(max_length=998)
+    recipients = TextField()
+    rate_key = CharField(max_length=320, default="")
+    message_id = CharField(max_length=998)
+    raw = BlobField()
+    state = CharField(max_length=16, default="pending")
+    attempts = IntegerField(default=0)
+    next_try = DateTimeField(default=now)
+    last_error = TextField(default="")
+    created = DateTimeField(default=now)
+    sent = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "outbound"
+        indexes = (
+            (("state", "next_try", "id"), False),
+            (("rate_key", "created"), False),
+        )
+
+
+MODELS = (Meta, User, Ticket, Collaborator, Inbound, Entry, Blob, Attachment, MessageRef, Outbound)

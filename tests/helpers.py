@@ -1,0 +1,142 @@
+"""Test helpers: a counting aiosmtpd relay sink, message factories, config files."""
+
+from __future__ import annotations
+
+import email.policy
+import smtplib
+import socket
+import threading
+import time
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import make_msgid
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+REPO = Path(__file__).resolve().parent.parent
+HELPDESK = "support@helpdesk.test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Collector:
+    def __init__(self, sink: RelaySink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server, session, envelope):
+        raw = envelope.original_content or envelope.content
+        with self.sink.lock:
+            self.sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos), raw))
+        return "250 OK"
+
+
+class RelaySink:
+    """A real SMTP server on loopback that keeps every message relayed to it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.lock = threading.Lock()
+        self._controller = Controller(_Collector(self), hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def parsed(self) -> list[EmailMessage]:
+        with self.lock:
+            raws = [raw for _, _, raw in self.messages]
+        return [BytesParser(policy=email.policy.default).parsebytes(r) for r in raws]
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.messages) >= count:
+                return self.parsed()
+            time.sleep(0.02)
+        raise AssertionError(f"expected {count} relayed messages, got {len(self.messages)}")
+
+
+def make_message(
+    *,
+    sender: str = "Ada Lovelace <ada@customer.test>",
+    to: str = HELPDESK,
+    subject: str = "Printer on fire",
+    body: str = "The printer in room 4 is on fire.\n",
+    message_id: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    """A customer's message as CRLF bytes, ready for SMTP or a pipe."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = "Sat, 28 Nov 2026 10:00:00 +0000"
+    msg["Message-ID"] = message_id or make_msgid(domain="customer.test")
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def reply_to(notice: EmailMessage, *, sender: str, body: str, keep_token: bool = True,
+             in_reply_to: bool = True, to: str | None = None) -> bytes:  # fmt: skip
+    """A customer's reply to one of our notices, quoting it below the answer."""
+    subject = notice["Subject"] if keep_token else "Re: about my problem"
+    headers = {}
+    if in_reply_to:
+        headers = {"In-Reply-To": notice["Message-ID"], "References": notice["Message-ID"]}
+    quoted = "\n".join(
+        "> " + line for line in notice.get_body(("plain",)).get_content().splitlines()
+    )
+    return make_message(
+        sender=sender,
+        to=to or HELPDESK,
+        subject=f"Re: {subject}",
+        body=f"{body}\n\nOn Sat, 28 Nov 2026, Support wrote:\n{quoted}\n",
+        headers=headers,
+    )
+
+
+def send(port: int, raw: bytes, *, sender: str = "ada@customer.test", to=(HELPDESK,)) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.sendmail(sender, list(to), raw)
+
+
+def write_config(directory: Path, *, db_url: str, relay_port: int, **sections) -> Path:
+    """A config.toml for tests: helpdesk.test, the given database, the relay sink."""
+    tables = {
+        "helpdesk": {"name": "Test Support", "address": HELPDESK, "url": "http://127.0.0.1:1"},
+        "store": {"url": db_url},
+        "paths": {"data": str(directory / "data"), "templates": str(REPO / "templates")},
+        "smtp": {"listen": f"127.0.0.1:{free_port()}"},
+        "relay": {"host": "127.0.0.1", "port": relay_port, "timeout": 10.0},
+        "processing": {"retry_delay": 0.2},
+        "outbound": {"retry_delay": 0.2},
+    }
+    for name, values in sections.items():
+        tables.setdefault(name, {}).update(values)
+    lines = []
+    for name, values in tables.items():
+        lines.append(f"[{name}]")
+        lines += [f"{key} = {_toml(value)}" for key, value in values.items()]
+    path = directory / "config.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _toml(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
