@@ -13,8 +13,15 @@ from pathlib import Path
 __all__ = ["main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        # sysexits EX_USAGE, so an MTA running `maild pipe` with bad arguments reports it.
+        self.print_usage(sys.stderr)
+        self.exit(64, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="maild", description="An email-first helpdesk.")
+    parser = _Parser(prog="maild", description="An email-first helpdesk.")
     parser.add_argument(
         "--config", type=Path, default=Path("config.toml"), help="default: ./config.toml"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import threading
 import time
 
@@ -22,6 +23,7 @@ from maild.notices import Notices
 from maild.pipeline import Pipeline
 from maild.smtp import IntakeWriter, make_server
 from maild.worker import run_worker
+from store import inbound, outbound
 from store.clock import now
 from store.db import open_database, set_meta, signing_secret, transaction
 from store.models import database
@@ -40,6 +42,14 @@ class Daemon:
         self.process_wake = threading.Event()
         self.send_wake = threading.Event()
         open_database(config.store.url)
+        # Stable across restarts, so a restarted daemon takes back its own leases at once.
+        self.owner = f"{socket.gethostname()}:{config.path}"
+        for queue, released in (
+            ("inbound", inbound.release_leases(self.owner)),
+            ("outbound", outbound.release_leases(self.owner)),
+        ):
+            if released:
+                log.info("maild: took back %d %s messages left by a previous run", released, queue)
         notices = Notices(config.paths.templates)
         problems = notices.check()
         if problems:
@@ -63,7 +73,9 @@ class Daemon:
         def after_batch() -> None:
             self.send_wake.set()
 
-        run_worker(self.pipeline, self.stop, self.process_wake, after_batch)
+        run_worker(
+            self.pipeline, self.stop, self.process_wake, owner=self.owner, after_batch=after_batch
+        )
 
     def _scheduler(self) -> None:
         jobs = schedule.Scheduler()
@@ -85,7 +97,13 @@ class Daemon:
             loop.add_signal_handler(signum, stopping.set)
         self.writer.start()
         self._thread("processing", self._processing)
-        self._thread("outbound", run_sender, Deliverer(self.config), self.stop, self.send_wake)
+        self._thread(
+            "outbound",
+            run_sender,
+            Deliverer(self.config, owner=self.owner),
+            self.stop,
+            self.send_wake,
+        )
         self._thread("scheduler", self._scheduler)
         server = None
         if self.config.smtp.enabled:

@@ -37,8 +37,9 @@ class _Permanent(Exception):
 
 
 class Deliverer:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, owner: str = "") -> None:
         self.config = config
+        self.owner = owner
         self._smtp: smtplib.SMTP | None = None
         self._maildir: mailbox.Maildir | None = None
 
@@ -48,7 +49,7 @@ class Deliverer:
 
     def deliver_due(self) -> int:
         """Try every due message once; return how many were attempted."""
-        rows = outbound.claim_due(self.config.outbound.batch_size)
+        rows = outbound.claim_due(self.config.outbound.batch_size, owner=self.owner)
         sent = []
         for row in rows:
             try:

@@ -1,18 +1,22 @@
 """Turning the bytes and words found in MIME messages into text.
 
 Helpers for maild.parse: decoding a payload in a declared (or wrong, or unknown)
-charset, decoding raw 8-bit header values and RFC 2047 encoded words, and rendering
-an HTML body as plain text. None of them raise on any input; when they have to
-guess, they append a human-readable note to the `defects` list they are given.
+charset; raw 8-bit header values, RFC 2047 encoded words, attachment filenames and
+address lists; and rendering an HTML body as plain text. None of them raise on any
+input; when they have to guess, they append a human-readable note to the `defects`
+list they are given.
 """
 
 from __future__ import annotations
 
 import binascii
 import codecs
+import email.utils
 import functools
 import html
+import mimetypes
 import re
+from email.message import Message
 
 # Labels that name no charset at all: the bytes are decoded by guessing.
 _NO_CHARSET = frozenset({"x-unknown", "unknown", "unknown-8bit", "x-user-defined", "default"})
@@ -31,6 +35,17 @@ _SUPERSET = {
 # valid non-ASCII UTF-8 under one of these labels means the label is wrong.
 _SINGLE_BYTE = re.compile(r"ascii|iso8859-|cp125|koi8-|mac-").match
 
+_EXTENSIONS = {
+    "message/rfc822": ".eml",
+    "message/global": ".eml",
+    "message/delivery-status": ".txt",
+    "message/disposition-notification": ".txt",
+    "text/rfc822-headers": ".txt",
+    "text/calendar": ".ics",
+    "application/ms-tnef": ".dat",
+    "application/vnd.ms-tnef": ".dat",
+}
+_NAMED_IN = ("content-disposition", "content-type")
 _NOT_ASCII_BASED = ("utf-16", "utf-32", "utf-7", "iso2022")
 _GUESSES = ("utf-8", "cp1252")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
@@ -118,6 +133,7 @@ def fix_8bit(value: str, defects: list[str] | None = None, where: str = "header"
 # Lenient on purpose: words glued to text or holding spaces are decoded as mail
 # clients do. The RFC 2231 language suffix (charset*lang) is allowed and ignored.
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?]*)\?=")
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]*")
 
 
 def decode_words(value: str, defects: list[str] | None = None, where: str = "header") -> str:
@@ -162,10 +178,80 @@ def _decode_word(kind: str, text: str) -> bytes | None:
     try:
         if kind in "qQ":
             return binascii.a2b_qp(data, header=True)
-        data = b"".join(data.split())
+        data = b"".join(data.split()).rstrip(b"=")
+        if not _BASE64.fullmatch(data):
+            return None
         return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
     except (binascii.Error, ValueError):
         return None
+
+
+def part_filename(part: Message, defects: list[str]) -> str:
+    """A part's filename (RFC 2231, RFC 2047 or raw 8-bit), without directories; or ""."""
+    params = [(k, v) for k, v in part.raw_items() if k.lower() in _NAMED_IN]
+    if not all(str(v).isascii() for _, v in params):
+        # The stdlib turns raw 8-bit parameter bytes into U+FFFD: read them as text first.
+        part = Message()
+        for key, value in params:
+            part[key] = fix_8bit(str(value), defects, "filename")
+    try:
+        name = part.get_filename() or ""
+    except Exception as exc:
+        defects.append(f"unreadable attachment filename: {type(exc).__name__}")
+        return ""
+    name = decode_words(fix_8bit(str(name), defects, "filename"), defects, "filename")
+    # Only the last path component: a filename is not a place to write to.
+    name = re.split(r"[/\\]", name)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return "" if name in (".", "..") else name
+
+
+def addresses(
+    unfolded: list[tuple[str, str]], field: str, defects: list[str]
+) -> tuple[tuple[str, str], ...]:
+    """(name, lower-cased address) pairs from every `field` header; empty addresses dropped.
+
+    `unfolded` holds (name, value) header pairs after fix_8bit, before decode_words.
+    """
+    values = [value for name, value in unfolded if name.lower() == field]
+    if not values:
+        return ()
+    try:
+        # Split before decoding encoded words: a decoded name may hold commas or <>.
+        pairs = _getaddresses(values)
+    except Exception as exc:
+        defects.append(f"{field}: unreadable addresses ({type(exc).__name__})")
+        return ()
+    return tuple(
+        (" ".join(decode_words(name, defects, field).split()), addr.strip().lower())
+        for name, addr in pairs
+        if addr.strip()
+    )
+
+
+def _getaddresses(values: list[str]) -> list[tuple[str, str]]:
+    # Python releases from 3.11.10/3.12.6 on return [("", "")] for a whole header with
+    # one malformed entry unless strict=False; a helpdesk wants every address it can
+    # read (From is only as trustworthy as the sender anyway), on every release alike.
+    try:
+        return email.utils.getaddresses(values, strict=False)
+    except TypeError:
+        return email.utils.getaddresses(values)
+
+
+def guess_extension(ctype: str) -> str:
+    """The ".ext" for a content type ("" when unknown), for naming unnamed attachments."""
+    return _EXTENSIONS.get(ctype) or mimetypes.guess_extension(ctype) or ""
+
+
+def transfer_decode(data: bytes, encoding: str, defects: list[str]) -> bytes:
+    try:
+        if encoding == "base64":
+            return binascii.a2b_base64(data)
+        return binascii.a2b_qp(data)
+    except (binascii.Error, ValueError):
+        defects.append(f"undecodable {encoding} content kept as sent")
+        return data
 
 
 # --- HTML to text -------------------------------------------------------------------

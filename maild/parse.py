@@ -14,9 +14,8 @@ from __future__ import annotations
 import email
 import email.parser
 import email.utils
-import mimetypes
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.message import Message
 from email.policy import compat32
@@ -24,11 +23,21 @@ from urllib.parse import unquote
 
 import mailparser
 
-from maild.mimetext import decode_bytes, decode_words, fix_8bit, html_to_text
+from maild.mimetext import (
+    addresses,
+    decode_bytes,
+    decode_words,
+    fix_8bit,
+    guess_extension,
+    html_to_text,
+    part_filename,
+    transfer_decode,
+)
 
 __all__ = ["Attachment", "ParsedMessage", "normalise_message_id", "parse", "split_message_ids"]
 
 MAX_DEFECTS = 50
+HUGE_HEADERS = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +85,16 @@ def parse(raw: bytes) -> ParsedMessage:
     if not isinstance(raw, bytes):
         raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw)
     notes: list[str] = []
-    try:
-        parsed = mailparser.parse_from_bytes(raw)
-        return _build(raw, parsed.message, notes, parsed)
-    except Exception as exc:
-        notes.append(f"mail-parser failed ({_describe(exc)}); read with the stdlib parser")
+    header_size = _header_size(raw)
+    if header_size > HUGE_HEADERS:
+        # mail-parser's header decoding is quadratic: 660 KB of encoded words cost 4 s.
+        notes.append(f"{header_size // 1024} KB of headers; read with the stdlib parser")
+    else:
+        try:
+            parsed = mailparser.parse_from_bytes(raw)
+            return _build(raw, parsed.message, notes, parsed)
+        except Exception as exc:
+            notes.append(f"mail-parser failed ({_describe(exc)}); read with the stdlib parser")
     try:
         return _build(raw, email.message_from_bytes(raw, policy=compat32), notes)
     except Exception as exc:
@@ -91,26 +105,13 @@ def parse(raw: bytes) -> ParsedMessage:
         return _build(raw, headers_only, notes)
     except Exception as exc:
         notes.append(f"headers unreadable ({_describe(exc)}); message kept as text")
-    return ParsedMessage(
-        message_id="",
-        subject="",
-        from_name="",
-        from_addr="",
-        to=(),
-        cc=(),
-        reply_to=(),
-        date=None,
-        in_reply_to=(),
-        references=(),
-        headers=(),
-        text=_newlines(raw.decode("utf-8", "replace").replace("\x00", "")),
-        html="",
-        attachments=(),
-        content_type="text/plain",
-        report_type="",
-        size=len(raw),
-        defects=_capped(notes),
-    )
+    text = _newlines(raw.decode("utf-8", "replace").replace("\x00", ""))
+    return replace(_UNPARSED, text=text, size=len(raw), defects=_capped(notes))
+
+
+_UNPARSED = ParsedMessage(
+    "", "", "", "", (), (), (), None, (), (), (), "", "", (), "text/plain", "", 0, ()
+)
 
 
 def normalise_message_id(value: str) -> str:
@@ -134,17 +135,6 @@ _BRACKETED = re.compile(r"<([^<>]*)>")
 _ID_TOKEN = re.compile(r"<([^<>]*)>|([^\s,<>]+)")
 _CID_REF = re.compile(r"""cid:([^"'\s<>)]+)""", re.I)
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9!#$&^_.+-]+")
-_NAMED_IN = ("content-disposition", "content-type")
-_EXTENSIONS = {
-    "message/rfc822": ".eml",
-    "message/global": ".eml",
-    "message/delivery-status": ".txt",
-    "message/disposition-notification": ".txt",
-    "text/rfc822-headers": ".txt",
-    "text/calendar": ".ics",
-    "application/ms-tnef": ".dat",
-    "application/vnd.ms-tnef": ".dat",
-}
 
 
 def _build(
@@ -160,7 +150,7 @@ def _build(
         first.setdefault(name.lower(), value)
     if not headers and raw.strip():
         defects.append("no headers")
-    senders = _addresses(unfolded, "from", defects)
+    senders = addresses(unfolded, "from", defects)
     body = _Body(raw, defects)
     body.walk(msg)
     html_part = "\n\n".join(body.html)
@@ -173,9 +163,9 @@ def _build(
         subject=" ".join(first.get("subject", "").split()),
         from_name=senders[0][0] if senders else "",
         from_addr=senders[0][1] if senders else "",
-        to=_addresses(unfolded, "to", defects),
-        cc=_addresses(unfolded, "cc", defects),
-        reply_to=_addresses(unfolded, "reply-to", defects),
+        to=addresses(unfolded, "to", defects),
+        cc=addresses(unfolded, "cc", defects),
+        reply_to=addresses(unfolded, "reply-to", defects),
         date=_date(parsed, first.get("date", ""), defects),
         in_reply_to=split_message_ids(first.get("in-reply-to", "")),
         references=split_message_ids(first.get("references", "")),
@@ -205,6 +195,8 @@ class _Body:
         stack = [msg]
         while stack:
             part = stack.pop()
+            if not isinstance(part, Message):
+                continue
             ctype = _content_type(part)
             for defect in part.defects:
                 doc = str(defect) or (type(defect).__doc__ or "").strip().split("\n")[0]
@@ -223,9 +215,14 @@ class _Body:
 
     def _leaf(self, part: Message, ctype: str) -> None:
         disposition = part.get_content_disposition()
-        filename = _filename(part, self.defects)
+        filename = part_filename(part, self.defects)
         if part.is_multipart():
             payload = b"".join(self._flatten(sub) for sub in part.get_payload())
+            encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+            if encoding in ("base64", "quoted-printable"):
+                # Not allowed on message/* (RFC 2046 5.2.1), but sent: the stdlib then
+                # parsed the encoded text as a message without headers.
+                payload = transfer_decode(payload, encoding, self.defects)
         else:
             payload = part.get_payload(decode=True) or b""
         if ctype.startswith("multipart/"):
@@ -257,7 +254,7 @@ class _Body:
         cids = {unquote(ref).lower() for ref in _CID_REF.findall(html_part)}
         return tuple(
             Attachment(
-                filename=filename or f"attachment-{n}{_extension(ctype)}",
+                filename=filename or f"attachment-{n}{guess_extension(ctype)}",
                 content_type=ctype,
                 payload=payload,
                 content_id=cid,
@@ -267,53 +264,16 @@ class _Body:
         )
 
 
+def _header_size(raw: bytes) -> int:
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    return min(ends) if ends else len(raw)
+
+
 def _content_type(part: Message) -> str:
     ctype = part.get_content_type()
     if _CONTENT_TYPE.fullmatch(ctype):
         return ctype
     return part.get_default_type()
-
-
-def _filename(part: Message, defects: list[str]) -> str:
-    params = [(k, v) for k, v in part.raw_items() if k.lower() in _NAMED_IN]
-    if not all(str(v).isascii() for _, v in params):
-        # The stdlib turns raw 8-bit parameter bytes into U+FFFD: read them as text first.
-        part = Message()
-        for key, value in params:
-            part[key] = fix_8bit(str(value), defects, "filename")
-    try:
-        name = part.get_filename() or ""
-    except Exception as exc:
-        defects.append(f"unreadable attachment filename: {_describe(exc)}")
-        return ""
-    name = decode_words(fix_8bit(str(name), defects, "filename"), defects, "filename")
-    # Only the last path component: a filename is not a place to write to.
-    name = re.split(r"[/\\]", name)[-1]
-    name = "".join(ch for ch in name if ch.isprintable()).strip()
-    return "" if name in (".", "..") else name
-
-
-def _extension(ctype: str) -> str:
-    return _EXTENSIONS.get(ctype) or mimetypes.guess_extension(ctype) or ""
-
-
-def _addresses(
-    unfolded: list[tuple[str, str]], field: str, defects: list[str]
-) -> tuple[tuple[str, str], ...]:
-    values = [value for name, value in unfolded if name.lower() == field]
-    if not values:
-        return ()
-    try:
-        # Split before decoding encoded words: a decoded name may hold commas or <>.
-        pairs = email.utils.getaddresses(values)
-    except Exception as exc:
-        defects.append(f"{field}: unreadable addresses ({_describe(exc)})")
-        return ()
-    return tuple(
-        (" ".join(decode_words(name, defects, field).split()), addr.strip().lower())
-        for name, addr in pairs
-        if addr.strip()
-    )
 
 
 def _date(parsed: mailparser.MailParser | None, value: str, defects: list[str]) -> datetime | None:

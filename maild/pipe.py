@@ -67,6 +67,7 @@ def _accept(config, raw: bytes, mail_from: str | None, recipients: list[str]) ->
 def _process_here(config) -> None:
     """No daemon: process the backlog and send its notices now; errors stay in the queue."""
     import logging
+    import os
 
     from maild.delivery import Deliverer
     from maild.notices import Notices
@@ -75,14 +76,15 @@ def _process_here(config) -> None:
     from store.db import close_database, open_database, signing_secret
 
     log = logging.getLogger("maild.pipe")
+    owner = f"pipe:{os.getpid()}"
     try:
         open_database(config.store.url)
         pipeline = Pipeline(
             config, secret=signing_secret(), notices=Notices(config.paths.templates)
         )
-        while process_batch(pipeline):
+        while process_batch(pipeline, owner):
             pass
-        deliverer = Deliverer(config)
+        deliverer = Deliverer(config, owner=owner)
         try:
             deliverer.deliver_due()
         finally:

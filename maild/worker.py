@@ -23,10 +23,15 @@ __all__ = ["process_batch", "run_worker"]
 log = logging.getLogger(__name__)
 
 
-def process_batch(pipeline: Pipeline) -> int:
-    """Process up to one batch of due messages; return how many were claimed."""
+def process_batch(pipeline: Pipeline, owner: str = "") -> int:
+    """Process up to one batch of due messages; return how many were claimed.
+
+    `owner` names this process in the leases it takes (see `store.inbound`).
+    """
     settings = pipeline.config.processing
-    claimed, worn = inbound.claim_pending(settings.batch_size, max_attempts=settings.max_attempts)
+    claimed, worn = inbound.claim_pending(
+        settings.batch_size, max_attempts=settings.max_attempts, owner=owner
+    )
     for row_id in worn:
         log.error("inbound %s quarantined: its attempts never finished", row_id)
     if not claimed:
@@ -77,12 +82,14 @@ def run_worker(
     pipeline: Pipeline,
     stop: threading.Event,
     wake: threading.Event,
+    *,
+    owner: str,
     after_batch: Callable[[], None] = lambda: None,
 ) -> None:
     """Process until `stop` is set; sleep until `wake` (or a short poll) when idle."""
     while not stop.is_set():
         try:
-            busy = process_batch(pipeline)
+            busy = process_batch(pipeline, owner)
         except Exception:
             log.exception("processing worker: batch failed; retrying shortly")
             busy = 0

@@ -16,8 +16,8 @@ __all__ = ["SchemaMissing", "TemporaryStoreError", "accept_message", "daemon_ali
 
 _INSERT = (
     "INSERT INTO inbound (raw, mail_from, rcpt_to, source, received, state, attempts, "
-    "next_try, last_error, outcome, message_id) VALUES ({p}, {p}, {p}, {p}, {p}, 'pending', 0, "
-    "{p}, '', '', '')"
+    "next_try, lease_owner, last_error, outcome, message_id) VALUES ({p}, {p}, {p}, {p}, {p}, "
+    "'pending', 0, {p}, '', '', '', '')"
 )
 _HEARTBEAT = "SELECT value FROM meta WHERE key = 'daemon_heartbeat'"
 

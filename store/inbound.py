@@ -1,9 +1,10 @@
 """Queries on the inbound queue: accept, claim, finish, quarantine.
 
 A row is committed before the sender hears yes. Workers claim rows by pushing their
-`next_try` forward (a lease) in a short transaction, then process each one in a second
-transaction that re-checks the row is still pending, so two workers never both finish it
-and a worker that dies simply lets its lease run out.
+`next_try` forward (a lease, tagged with the worker's owner name) in a short transaction,
+then process each one in a second transaction that locks the row and re-checks it is still
+pending, so two workers never both finish it. A worker that dies lets its lease run out;
+a daemon that restarts releases its own leases at once (`release_leases`).
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ __all__ = [
     "list_by_state",
     "lock_pending",
     "quarantine",
+    "release_leases",
     "requeue",
     "retry_later",
 ]
 
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,7 @@ def add_inbound(messages: Iterable[NewInbound]) -> list[int]:
     return ids
 
 
-def claim_pending(limit: int, *, max_attempts: int) -> tuple[list[int], list[int]]:
+def claim_pending(limit: int, *, max_attempts: int, owner: str) -> tuple[list[int], list[int]]:
     """Lease up to `limit` due rows, oldest first; return (claimed ids, ids that ran out).
 
     A row whose attempts are already used up never finished a previous try (the process
@@ -79,12 +81,22 @@ def claim_pending(limit: int, *, max_attempts: int) -> tuple[list[int], list[int
         worn = [i for i, attempts in rows if attempts >= max_attempts]
         fresh = [i for i, attempts in rows if attempts < max_attempts]
         if fresh:
-            Inbound.update(attempts=Inbound.attempts + 1, next_try=moment + LEASE).where(
-                Inbound.id.in_(fresh)
-            ).execute()
+            Inbound.update(
+                attempts=Inbound.attempts + 1, next_try=moment + LEASE, lease_owner=owner
+            ).where(Inbound.id.in_(fresh)).execute()
         for row_id in worn:
             quarantine(row_id, f"gave up after {max_attempts} attempts that never finished")
     return fresh, worn
+
+
+def release_leases(owner: str) -> int:
+    """Make rows leased by `owner` (a previous run of this daemon) due again now."""
+    with transaction():
+        return (
+            Inbound.update(next_try=now(), lease_owner="")
+            .where((Inbound.state == "pending") & (Inbound.lease_owner == owner))
+            .execute()
+        )
 
 
 def lock_pending(row_id: int) -> Inbound | None:
@@ -102,9 +114,9 @@ def finish(row_id: int, *, state: str, outcome: str, message_id: str, ticket_id:
 
 
 def retry_later(row_id: int, error: str, delay: float) -> None:
-    Inbound.update(last_error=error, next_try=now() + timedelta(seconds=delay)).where(
-        Inbound.id == row_id
-    ).execute()
+    Inbound.update(
+        last_error=error, next_try=now() + timedelta(seconds=delay), lease_owner=""
+    ).where(Inbound.id == row_id).execute()
 
 
 def quarantine(row_id: int, reason: str) -> None:

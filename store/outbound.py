@@ -22,10 +22,11 @@ __all__ = [
     "mark_retry",
     "mark_sent",
     "outbound_by_id",
+    "release_leases",
     "requeue",
 ]
 
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(seconds=60)
 
 
 def enqueue(
@@ -58,7 +59,7 @@ def count_recent(rate_key: str, since: datetime) -> int:
     )
 
 
-def claim_due(limit: int) -> list[Outbound]:
+def claim_due(limit: int, *, owner: str) -> list[Outbound]:
     """Lease up to `limit` messages due for a delivery attempt, oldest first."""
     moment = now()
     with transaction():
@@ -72,10 +73,20 @@ def claim_due(limit: int) -> list[Outbound]:
             query = query.for_update("FOR UPDATE SKIP LOCKED")
         rows = list(query)
         if rows:
-            Outbound.update(attempts=Outbound.attempts + 1, next_try=moment + LEASE).where(
-                Outbound.id.in_([r.id for r in rows])
-            ).execute()
+            Outbound.update(
+                attempts=Outbound.attempts + 1, next_try=moment + LEASE, lease_owner=owner
+            ).where(Outbound.id.in_([r.id for r in rows])).execute()
     return rows
+
+
+def release_leases(owner: str) -> int:
+    """Make messages leased by `owner` (a previous run of this daemon) due again now."""
+    with transaction():
+        return (
+            Outbound.update(next_try=now(), lease_owner="")
+            .where((Outbound.state == "pending") & (Outbound.lease_owner == owner))
+            .execute()
+        )
 
 
 def mark_sent(ids: Sequence[int]) -> None:
@@ -88,9 +99,9 @@ def mark_sent(ids: Sequence[int]) -> None:
 
 def mark_retry(row_id: int, error: str, delay: float) -> None:
     with transaction():
-        Outbound.update(last_error=error, next_try=now() + timedelta(seconds=delay)).where(
-            Outbound.id == row_id
-        ).execute()
+        Outbound.update(
+            last_error=error, next_try=now() + timedelta(seconds=delay), lease_owner=""
+        ).where(Outbound.id == row_id).execute()
 
 
 def mark_failed(row_id: int, error: str) -> None:

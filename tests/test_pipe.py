@@ -1,0 +1,88 @@
+"""`maild pipe` as an MTA runs it: exit codes, durability, processing with and without a daemon."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import make_message, write_config
+
+
+def pipe(config_path, raw: bytes, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "maild", "--config", str(config_path), "pipe", *args],
+        input=raw,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def ticket_lines(config_path) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "maild", "--config", str(config_path), "ticket", "list"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    return out.splitlines()
+
+
+@pytest.fixture
+def config_path(tmp_path, sink, db_url):
+    return write_config(tmp_path, db_url=db_url, relay_port=sink.port)
+
+
+def test_pipe_without_daemon_accepts_processes_and_sends(config_path, sink):
+    result = pipe(config_path, make_message(subject="Piped in"), "-f", "ada@customer.test",
+                  "support@helpdesk.test")  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    (line,) = ticket_lines(config_path)
+    assert "Piped in" in line
+    (notice,) = sink.wait_for(1)
+    assert notice["Subject"].endswith("Piped in")
+
+
+def test_pipe_with_daemon_running_leaves_processing_to_it(daemon_for, db_url, sink):
+    daemon = daemon_for(db_url)
+    result = pipe(daemon.config_path, make_message(subject="For the daemon"))
+
+    assert result.returncode == 0, result.stderr
+    (notice,) = sink.wait_for(1)
+    assert notice["Subject"].endswith("For the daemon")
+    assert len(ticket_lines(daemon.config_path)) == 1
+
+
+def test_empty_input_exits_65_with_reason(config_path):
+    result = pipe(config_path, b"")
+    assert result.returncode == 65
+    assert b"empty message" in result.stderr
+
+
+def test_oversized_input_exits_65(tmp_path, sink):
+    path = write_config(tmp_path, db_url=f"sqlite:///{tmp_path}/m.db", relay_port=sink.port,
+                        smtp={"max_message_size": 1000})  # fmt: skip
+    result = pipe(path, make_message(body="x" * 5000))
+    assert result.returncode == 65
+    assert b"larger than 1000 bytes" in result.stderr
+
+
+def test_broken_config_exits_75_so_the_mta_retries(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[smtp]\nlisten = 12\n")
+    result = pipe(path, make_message())
+    assert result.returncode == 75
+    assert b"configuration error" in result.stderr
+
+
+def test_unreachable_database_exits_75(tmp_path, sink):
+    path = write_config(tmp_path, db_url="postgresql://postgres@127.0.0.1:1/nothing",
+                        relay_port=sink.port)  # fmt: skip
+    result = pipe(path, make_message())
+    assert result.returncode == 75
+    assert b"could not store the message" in result.stderr
+
+
+def test_bad_arguments_exit_64(config_path):
+    result = pipe(config_path, make_message(), "--no-such-option")
+    assert result.returncode == 64
