@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from argparse import Namespace
+from pathlib import Path
 
 from maild.config import Config
 
@@ -88,7 +89,7 @@ def _quarantine_export(config: Config, args: Namespace) -> int:
         return _missing("message", args.id)
     raw = bytes(row.raw)
     if args.output:
-        args.output.write_bytes(raw)
+        Path(args.output).write_bytes(raw)
         print(f"wrote {len(raw)} bytes to {args.output}")
     else:
         sys.stdout.buffer.write(raw)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 __all__ = ["main"]
 
@@ -22,9 +21,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="maild", description="An email-first helpdesk.")
-    parser.add_argument(
-        "--config", type=Path, default=Path("config.toml"), help="default: ./config.toml"
-    )
+    parser.add_argument("--config", default="config.toml", help="default: ./config.toml")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -41,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         qsub.add_parser(action, help=text).add_argument("id", type=int)
     export = qsub.add_parser("export", help="write the raw message as .eml")
     export.add_argument("id", type=int)
-    export.add_argument("-o", "--output", type=Path, help="file (default: standard output)")
+    export.add_argument("-o", "--output", help="file (default: standard output)")
 
     outbound = sub.add_parser("outbound", help="the outbound mail queue")
     osub = outbound.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from maild.config_lean import DEFAULT_MAX_SIZE, DEFAULT_STORE_URL, resolve_store_url
 from maild.errors import ConfigError
 
 __all__ = ["Config", "load"]
-
-MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -39,14 +38,14 @@ class Paths:
 
 @dataclass(frozen=True)
 class Store:
-    url: str = "sqlite:///data/maild.db"
+    url: str = DEFAULT_STORE_URL
 
 
 @dataclass(frozen=True)
 class Smtp:
     listen: str = "127.0.0.1:2525"
     hostname: str = ""
-    max_message_size: int = 25 * MiB
+    max_message_size: int = DEFAULT_MAX_SIZE
     max_recipients: int = 100
     enabled: bool = True
 
@@ -248,7 +247,5 @@ def _resolve(config: Config) -> Config:
     paths = Paths(
         **{f.name: base / getattr(config.paths, f.name) for f in dataclasses.fields(Paths)}
     )
-    url = config.store.url
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        url = "sqlite:///" + str(base / url.removeprefix("sqlite:///"))
+    url = resolve_store_url(config.store.url, str(base))
     return dataclasses.replace(config, paths=paths, store=Store(url=url))

@@ -305,7 +305,8 @@ def _newlines(text: str) -> str:
 
 
 def _capped(defects: list[str]) -> tuple[str, ...]:
-    unique = list(dict.fromkeys(defects))
+    # Notes may quote the input: make them storable text (no raw bytes, no NUL), short.
+    unique = list(dict.fromkeys(fix_8bit(note)[:300] for note in defects))
     if len(unique) <= MAX_DEFECTS:
         return tuple(unique)
     return (*unique[:MAX_DEFECTS], f"... and {len(unique) - MAX_DEFECTS} more")

@@ -14,7 +14,6 @@ the MTA retries; 64 wrong usage.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 __all__ = ["EX_DATAERR", "EX_OK", "EX_TEMPFAIL", "EX_USAGE", "pipe"]
 
@@ -26,32 +25,30 @@ def _fail(code: int, reason: str) -> int:
     return code
 
 
-def pipe(config_path: Path, *, mail_from: str | None, recipients: list[str], stdin=None) -> int:
-    from maild.config import load
-    from maild.errors import ConfigError
+def pipe(config_path: str, *, mail_from: str | None, recipients: list[str], stdin=None) -> int:
+    from maild.config_lean import read_pipe_settings
 
     try:
-        config = load(config_path)
-    except ConfigError as exc:
-        return _fail(EX_TEMPFAIL, f"configuration error: {exc.problems[0]}")
-    raw = (stdin or sys.stdin.buffer).read(config.smtp.max_message_size + 1)
+        settings = read_pipe_settings(config_path)
+    except ValueError as exc:
+        return _fail(EX_TEMPFAIL, f"configuration error: {exc}")
+    raw = (stdin or sys.stdin.buffer).read(settings.max_message_size + 1)
     if not raw.strip():
         return _fail(EX_DATAERR, "empty message")
-    if len(raw) > config.smtp.max_message_size:
-        return _fail(EX_DATAERR, f"message larger than {config.smtp.max_message_size} bytes")
+    if len(raw) > settings.max_message_size:
+        return _fail(EX_DATAERR, f"message larger than {settings.max_message_size} bytes")
     try:
-        alive = _accept(config, raw, mail_from, recipients)
+        alive = _accept(settings.store_url, raw, mail_from, recipients)
     except Exception as exc:
         return _fail(EX_TEMPFAIL, f"could not store the message: {type(exc).__name__}: {exc}")
     if not alive:
-        _process_here(config)
+        _process_here(config_path)
     return EX_OK
 
 
-def _accept(config, raw: bytes, mail_from: str | None, recipients: list[str]) -> bool:
+def _accept(url: str, raw: bytes, mail_from: str | None, recipients: list[str]) -> bool:
     from store.accept import SchemaMissing, accept_message, daemon_alive
 
-    url = config.store.url
     args = {"source": "pipe", "mail_from": mail_from, "rcpt_to": recipients}
     try:
         _, heartbeat = accept_message(url, raw, **args)
@@ -64,12 +61,14 @@ def _accept(config, raw: bytes, mail_from: str | None, recipients: list[str]) ->
     return daemon_alive(heartbeat)
 
 
-def _process_here(config) -> None:
+def _process_here(config_path: str) -> None:
     """No daemon: process the backlog and send its notices now; errors stay in the queue."""
     import logging
     import os
 
+    from maild.config import load
     from maild.delivery import Deliverer
+    from maild.errors import ConfigError
     from maild.notices import Notices
     from maild.pipeline import Pipeline
     from maild.worker import process_batch
@@ -77,6 +76,12 @@ def _process_here(config) -> None:
 
     log = logging.getLogger("maild.pipe")
     owner = f"pipe:{os.getpid()}"
+    try:
+        config = load(config_path)
+    except ConfigError as exc:
+        # Stored already; the daemon will process it once the config is fixed.
+        log.error("maild pipe: message stored, processing deferred: %s", exc.problems[0])
+        return
     try:
         open_database(config.store.url)
         pipeline = Pipeline(
