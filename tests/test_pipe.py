@@ -67,12 +67,25 @@ def test_oversized_input_exits_65(tmp_path, sink):
     assert b"larger than 1000 bytes" in result.stderr
 
 
-def test_broken_config_exits_75_so_the_mta_retries(tmp_path):
+def test_unusable_store_setting_exits_75_so_the_mta_retries(tmp_path):
     path = tmp_path / "config.toml"
-    path.write_text("[smtp]\nlisten = 12\n")
+    path.write_text("[store]\nurl = 12\n")
     result = pipe(path, make_message())
     assert result.returncode == 75
     assert b"configuration error" in result.stderr
+    assert b"[store] url" in result.stderr
+
+
+def test_other_config_errors_keep_the_message_for_later(tmp_path, sink):
+    path = write_config(tmp_path, db_url=f"sqlite:///{tmp_path}/m.db", relay_port=sink.port,
+                        smtp={"listen": "nonsense"})  # fmt: skip
+    result = pipe(path, make_message())
+
+    assert result.returncode == 0
+    assert b"processing deferred" in result.stderr
+    path.write_text(path.read_text().replace('"nonsense"', '"127.0.0.1:2525"'))
+    assert pipe(path, make_message(subject="second")).returncode == 0
+    assert len(ticket_lines(path)) == 2
 
 
 def test_unreachable_database_exits_75(tmp_path, sink):
