@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("mailparser").setLevel(logging.CRITICAL)  # see maild.daemon
     from maild import admin
     from maild.config import load
     from maild.errors import ConfigError

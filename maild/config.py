@@ -85,6 +85,7 @@ class Processing:
     max_attempts: int = 5
     retry_delay: float = 5.0
     batch_size: int = 50
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -211,10 +212,14 @@ def _check(config: Config) -> list[str]:
     """Checks that span one value's meaning, not just its type."""
     where = str(config.path)
     problems = []
-    for address in (config.helpdesk.address, *config.helpdesk.aliases):
+    addresses = [("address", config.helpdesk.address)]
+    addresses += [("aliases", alias) for alias in config.helpdesk.aliases]
+    for key, address in addresses:
         local, _, domain = address.partition("@")
         if not local or "." not in domain or " " in address:
-            problems.append(f"{where}: [helpdesk] {address!r} is not an email address")
+            problems.append(f"{where}: [helpdesk] {key}: {address!r} is not an email address")
+    if not 0 < config.relay.port < 65536:
+        problems.append(f"{where}: [relay] port must be 1-65535, got {config.relay.port}")
     for section, listen in (("smtp", config.smtp.listen), ("web", config.web.listen)):
         host, _, port = listen.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -238,6 +243,8 @@ def _check(config: Config) -> list[str]:
     ):
         if value < 1:
             problems.append(f"{where}: [{section}] {key} must be at least 1, got {value}")
+    if config.processing.workers < 0:
+        problems.append(f"{where}: [processing] workers must be 0 or more")
     return problems
 
 

@@ -1,14 +1,18 @@
-"""`maild run`: the SMTP intake, the workers and the scheduler in one process.
+"""`maild run`: the SMTP intake, the workers and the scheduler.
 
-Threads: the intake writer (group commits), the processing worker, the outbound sender
-and the scheduler; the asyncio loop in the main thread serves SMTP. SIGTERM or SIGINT
-stops intake first, then lets the worker finish or roll back the batch in hand.
+The main process serves SMTP on its asyncio loop and runs three threads: the intake
+writer (group commits), the outbound sender and the scheduler. Processing — parsing and
+storing, the CPU-heavy part — runs in `[processing] workers` child processes so it does
+not share one interpreter lock with the intake (0 runs it in a thread instead). SIGTERM or
+SIGINT stops intake first, then lets each worker finish or roll back the batch in hand.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import signal
 import socket
 import threading
@@ -16,7 +20,7 @@ import time
 
 import schedule
 
-from maild.config import Config
+from maild.config import Config, load
 from maild.delivery import Deliverer, run_sender
 from maild.errors import ConfigError
 from maild.notices import Notices
@@ -25,7 +29,7 @@ from maild.smtp import IntakeWriter, make_server
 from maild.worker import run_worker
 from store import inbound, outbound
 from store.clock import now
-from store.db import open_database, set_meta, signing_secret, transaction
+from store.db import open_database, set_meta, share_write_lock, signing_secret, transaction
 from store.models import database
 
 __all__ = ["Daemon", "run"]
@@ -35,12 +39,23 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 5
 
 
+def build_pipeline(config: Config) -> Pipeline:
+    notices = Notices(config.paths.templates)
+    problems = notices.check()
+    if problems:
+        raise ConfigError(problems)
+    return Pipeline(config, secret=signing_secret(), notices=notices)
+
+
 class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.stop = threading.Event()
-        self.process_wake = threading.Event()
-        self.send_wake = threading.Event()
+        context = multiprocessing.get_context("spawn")
+        self.stop = context.Event()
+        self.process_wake = context.Event()
+        self.send_wake = context.Event()
+        self.write_lock = context.Lock()
+        share_write_lock(self.write_lock)
         open_database(config.store.url)
         # Stable across restarts, so a restarted daemon takes back its own leases at once.
         self.owner = f"{socket.gethostname()}:{config.path}"
@@ -50,13 +65,24 @@ class Daemon:
         ):
             if released:
                 log.info("maild: took back %d %s messages left by a previous run", released, queue)
-        notices = Notices(config.paths.templates)
-        problems = notices.check()
-        if problems:
-            raise ConfigError(problems)
-        self.pipeline = Pipeline(config, secret=signing_secret(), notices=notices)
+        self.pipeline = build_pipeline(config)
         self.writer = IntakeWriter(on_commit=self.process_wake.set)
         self.threads: list[threading.Thread] = []
+        self.workers = [
+            context.Process(
+                target=_worker_process,
+                args=(
+                    str(config.path),
+                    self.owner,
+                    os.getpid(),
+                    logging.getLogger().level,
+                    (self.stop, self.process_wake, self.send_wake, self.write_lock),
+                ),
+                name=f"maild-worker-{n}",
+                daemon=True,
+            )
+            for n in range(config.processing.workers)
+        ]
 
     def _thread(self, name: str, target, *args) -> None:
         def body() -> None:
@@ -70,11 +96,12 @@ class Daemon:
         self.threads.append(thread)
 
     def _processing(self) -> None:
-        def after_batch() -> None:
-            self.send_wake.set()
-
         run_worker(
-            self.pipeline, self.stop, self.process_wake, owner=self.owner, after_batch=after_batch
+            self.pipeline,
+            self.stop,
+            self.process_wake,
+            owner=self.owner,
+            after_batch=self.send_wake.set,
         )
 
     def _scheduler(self) -> None:
@@ -82,6 +109,7 @@ class Daemon:
         jobs.every(HEARTBEAT_SECONDS).seconds.do(_guarded, self.heartbeat)
         jobs.every(2).seconds.do(_guarded, self.process_wake.set)
         jobs.every(2).seconds.do(_guarded, self.send_wake.set)
+        jobs.every(10).seconds.do(_guarded, self.check_workers)
         self.heartbeat()
         while not self.stop.wait(0.5):
             jobs.run_pending()
@@ -90,20 +118,23 @@ class Daemon:
         with transaction():
             set_meta("daemon_heartbeat", now().isoformat(sep=" "))
 
+    def check_workers(self) -> None:
+        for worker in self.workers:
+            if not worker.is_alive() and not self.stop.is_set():
+                log.error("maild: %s exited with %s", worker.name, worker.exitcode)
+
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
         self.writer.start()
-        self._thread("processing", self._processing)
-        self._thread(
-            "outbound",
-            run_sender,
-            Deliverer(self.config, owner=self.owner),
-            self.stop,
-            self.send_wake,
-        )
+        for worker in self.workers:
+            worker.start()
+        if not self.workers:
+            self._thread("processing", self._processing)
+        sender = Deliverer(self.config, owner=self.owner)
+        self._thread("outbound", run_sender, sender, self.stop, self.send_wake)
         self._thread("scheduler", self._scheduler)
         server = None
         if self.config.smtp.enabled:
@@ -122,12 +153,44 @@ class Daemon:
         self.stop.set()
         self.process_wake.set()
         self.send_wake.set()
+        for worker in self.workers:
+            worker.join(timeout=30)
         for thread in self.threads:
             thread.join(timeout=30)
         with transaction():
             set_meta("daemon_heartbeat", "")
         database.close()
         log.info("maild: stopped")
+
+
+def _worker_process(config_path, owner, parent, level, shared) -> None:
+    """A processing worker in a child process of its own."""
+    stop, wake, after, write_lock = shared
+    # The terminal's Ctrl-C reaches the whole process group; the parent decides when to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _configure_logging(level)
+    config = load(config_path)
+    share_write_lock(write_lock)
+    open_database(config.store.url, migrate=False, durable=False)
+    try:
+        run_worker(
+            build_pipeline(config),
+            stop,
+            wake,
+            owner=owner,
+            after_batch=after.set,
+            alive=lambda: os.getppid() == parent,
+        )
+    finally:
+        database.close()
+
+
+def _configure_logging(level: int) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiosmtpd logs every SMTP command at INFO and mail-parser logs raw header contents at
+    # ERROR for every odd message: noise, and possibly personal data.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    logging.getLogger("mailparser").setLevel(logging.CRITICAL)
 
 
 def _guarded(job) -> None:
@@ -148,8 +211,7 @@ def _redact(url: str) -> str:
 
 
 def run(config: Config) -> int:
-    # aiosmtpd logs every SMTP command at INFO: far too much for a daemon's log.
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    _configure_logging(logging.getLogger().level)
     started = time.monotonic()
     daemon = Daemon(config)
     log.info("maild: started in %.2fs", time.monotonic() - started)

@@ -50,19 +50,40 @@ class Deliverer:
     def deliver_due(self) -> int:
         """Try every due message once; return how many were attempted."""
         rows = outbound.claim_due(self.config.outbound.batch_size, owner=self.owner)
-        sent = []
-        for row in rows:
-            try:
-                self._send(row)
-                sent.append(row.id)
-                log.info("outbound %s <%s> sent to %s", row.id, row.message_id, row.recipients)
-            except _Permanent as exc:
-                outbound.mark_failed(row.id, str(exc))
-                log.warning("outbound %s <%s> failed: %s", row.id, row.message_id, exc)
-            except _Temporary as exc:
-                self._retry(row, str(exc))
-        outbound.mark_sent(sent)
+        sent: dict[int, str] = {}
+        try:
+            for row in rows:
+                done, note = self._attempt(row)
+                if done:
+                    sent[row.id] = note
+        finally:
+            # Whatever went wrong later in the batch, what the relay took is not sent twice.
+            outbound.mark_sent(sent)
         return len(rows)
+
+    def _attempt(self, row: Outbound) -> tuple[bool, str]:
+        """One delivery attempt: (delivered, a note on recipients refused for good)."""
+        try:
+            deferred, rejected = self._send(row)
+        except _Permanent as exc:
+            outbound.mark_failed(row.id, str(exc))
+            log.warning("outbound %s <%s> failed: %s", row.id, row.message_id, exc)
+            return False, ""
+        except _Temporary as exc:
+            self._retry(row, str(exc))
+            return False, ""
+        except Exception as exc:
+            # Not a known relay answer: retry like a temporary failure, so the attempt
+            # limit still ends it and one bad message never blocks the queue.
+            log.exception("outbound %s <%s>: unexpected error", row.id, row.message_id)
+            self.close()
+            self._retry(row, f"{type(exc).__name__}: {exc}")
+            return False, ""
+        if deferred:
+            self._retry(row, _describe(deferred), recipients=list(deferred))
+            return False, ""
+        log.info("outbound %s <%s> sent to %s", row.id, row.message_id, row.recipients)
+        return True, _describe(rejected)
 
     def close(self) -> None:
         if self._smtp is not None:
@@ -71,30 +92,32 @@ class Deliverer:
                 self._smtp.quit()
             self._smtp = None
 
-    def _retry(self, row: Outbound, reason: str) -> None:
+    def _retry(self, row: Outbound, reason: str, recipients: list[str] | None = None) -> None:
         settings = self.config.outbound
         if row.attempts >= settings.max_attempts:
             outbound.mark_failed(row.id, f"gave up after {row.attempts} attempts: {reason}")
             log.warning("outbound %s <%s> gave up: %s", row.id, row.message_id, reason)
             return
         delay = min(settings.retry_delay * 2 ** (row.attempts - 1), MAX_DELAY)
-        outbound.mark_retry(row.id, reason, delay)
+        outbound.mark_retry(row.id, reason, delay, recipients=recipients)
         log.info("outbound %s <%s> deferred %.0fs: %s", row.id, row.message_id, delay, reason)
 
-    def _send(self, row: Outbound) -> None:
+    def _send(self, row: Outbound) -> tuple[dict, dict]:
+        """Hand the message over; return the recipients the relay (deferred, rejected)."""
         recipients = json.loads(row.recipients)
         raw = bytes(row.raw)
         if not self.config.relay.host:
             self._to_maildir(raw)
-            return
+            return {}, {}
         try:
-            refused = self._connection().sendmail(row.mail_from, recipients, raw)
+            connection = self._connection()
+            options = self._mail_options(connection, row.mail_from, recipients)
+            refused = connection.sendmail(row.mail_from, recipients, raw, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            reason = "; ".join(
-                f"{r}: {c} {m.decode(errors='replace')}" for r, (c, m) in exc.recipients.items()
-            )
-            raise (_Temporary if any(c < 500 for c in codes) else _Permanent)(reason) from exc
+            refused = exc.recipients
+            if all(code >= 500 for code, _ in refused.values()):
+                raise _Permanent(_describe(refused)) from exc
+            raise _Temporary(_describe(refused)) from exc
         except smtplib.SMTPResponseException as exc:
             self.close()
             reason = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
@@ -102,8 +125,19 @@ class Deliverer:
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise _Temporary(f"relay {self.config.relay.host}: {exc}") from exc
-        if refused:
-            log.warning("outbound %s: some recipients refused: %s", row.id, refused)
+        rejected = {r: v for r, v in refused.items() if v[0] >= 500}
+        if rejected:
+            log.warning("outbound %s: recipients refused: %s", row.id, _describe(rejected))
+        return {r: v for r, v in refused.items() if v[0] < 500}, rejected
+
+    @staticmethod
+    def _mail_options(connection: smtplib.SMTP, sender: str, recipients: list[str]) -> list[str]:
+        if sender.isascii() and all(r.isascii() for r in recipients):
+            return []
+        connection.ehlo_or_helo_if_needed()
+        if not connection.has_extn("smtputf8"):
+            raise _Permanent("non-ASCII address, and the relay does not offer SMTPUTF8")
+        return ["SMTPUTF8"]
 
     def _connection(self) -> smtplib.SMTP:
         if self._smtp is not None:
@@ -125,6 +159,13 @@ class Deliverer:
             self._maildir.add(raw)
         except OSError as exc:
             raise _Temporary(f"writing {self.outbox}: {exc}") from exc
+
+
+def _describe(refused: dict) -> str:
+    return "; ".join(
+        f"{rcpt}: {code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+        for rcpt, (code, text) in refused.items()
+    )
 
 
 def run_sender(deliverer: Deliverer, stop: threading.Event, wake: threading.Event) -> None:

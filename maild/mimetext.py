@@ -35,6 +35,18 @@ _SUPERSET = {
 # valid non-ASCII UTF-8 under one of these labels means the label is wrong.
 _SINGLE_BYTE = re.compile(r"ascii|iso8859-|cp125|koi8-|mac-").match
 
+__all__ = [
+    "addresses",
+    "decode_bytes",
+    "decode_words",
+    "fix_8bit",
+    "guess_extension",
+    "html_to_text",
+    "part_filename",
+    "transfer_decode",
+]
+
+
 _EXTENSIONS = {
     "message/rfc822": ".eml",
     "message/global": ".eml",
@@ -49,6 +61,9 @@ _NAMED_IN = ("content-disposition", "content-type")
 _NOT_ASCII_BASED = ("utf-16", "utf-32", "utf-7", "iso2022")
 _GUESSES = ("utf-8", "cp1252")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
+# Column sizes: RFC 5321 caps an address at 64 + 1 + 255 characters; names are cut.
+MAX_ADDRESS = 320
+MAX_NAME = 200
 
 
 @functools.lru_cache(maxsize=256)
@@ -137,9 +152,12 @@ _BASE64 = re.compile(rb"[A-Za-z0-9+/]*")
 
 
 def decode_words(value: str, defects: list[str] | None = None, where: str = "header") -> str:
-    """Decode RFC 2047 encoded words; broken ones are left as written and noted."""
+    """Decode RFC 2047 encoded words; broken ones are left as written and noted.
+
+    NULs are dropped, also those hidden in an encoded word (=00): no store accepts them.
+    """
     if "=?" not in value:
-        return value
+        return value.replace("\x00", "") if "\x00" in value else value
     out: list[str] = []
     pending: list = []  # [charset, bytearray] of adjacent words, joined before decoding
     pos = 0
@@ -170,7 +188,8 @@ def decode_words(value: str, defects: list[str] | None = None, where: str = "hea
             pending.extend((charset, bytearray(data)))
     flush()
     out.append(value[pos:])
-    return "".join(out)
+    decoded = "".join(out)
+    return decoded.replace("\x00", "") if "\x00" in decoded else decoded
 
 
 def _decode_word(kind: str, text: str) -> bytes | None:
@@ -212,6 +231,7 @@ def addresses(
     """(name, lower-cased address) pairs from every `field` header; empty addresses dropped.
 
     `unfolded` holds (name, value) header pairs after fix_8bit, before decode_words.
+    Addresses longer than MAX_ADDRESS are dropped (and noted), names cut to MAX_NAME.
     """
     values = [value for name, value in unfolded if name.lower() == field]
     if not values:
@@ -222,11 +242,17 @@ def addresses(
     except Exception as exc:
         defects.append(f"{field}: unreadable addresses ({type(exc).__name__})")
         return ()
-    return tuple(
-        (" ".join(decode_words(name, defects, field).split()), addr.strip().lower())
-        for name, addr in pairs
-        if addr.strip()
-    )
+    found = []
+    for name, addr in pairs:
+        addr = addr.strip().lower().replace("\x00", "")
+        if not addr:
+            continue
+        if len(addr) > MAX_ADDRESS:
+            defects.append(f"{field}: address longer than {MAX_ADDRESS} characters dropped")
+            continue
+        name = " ".join(decode_words(name, defects, field).split())
+        found.append((name[:MAX_NAME].rstrip() if len(name) > MAX_NAME else name, addr))
+    return tuple(found)
 
 
 def _getaddresses(values: list[str]) -> list[tuple[str, str]]:
@@ -270,8 +296,11 @@ _BLOCK = re.compile(
     re.I,
 )
 _TAG = re.compile(r"</?[a-zA-Z!?][^>]*(?:>|\Z)")
-_PARA_RUN = re.compile(r"[ \x00\x01]*\x01[ \x00\x01]*")
-_BLOCK_RUN = re.compile(r" *\x00[ \x00]*")
+# Each run starts at a marker, so no position is tried twice (a pattern that could
+# start with spaces or markers rescanned the rest of the run from every position in
+# it: quadratic). Spaces before a run are left in place; stripping lines drops them.
+_PARA_RUN = re.compile(r"\x01[ \x00\x01]*")
+_BLOCK_RUN = re.compile(r"\x00[ \x00]*")
 _BLANK_RUN = re.compile(r"\n{3,}")
 
 
@@ -287,6 +316,8 @@ def html_to_text(markup: str) -> str:
     text = _PARAGRAPH.sub("\x01", text)
     text = _BLOCK.sub("\x00", text)
     text = _TAG.sub("", text)
+    # A run holding a paragraph marker gives at least one blank line (any \x00 before
+    # it adds a newline that the final _BLANK_RUN folds away); one of \x00 only, a newline.
     text = _PARA_RUN.sub("\n\n", text)
     text = _BLOCK_RUN.sub("\n", text)
     text = html.unescape(text).replace("\xa0", " ").replace("\x00", "")

@@ -37,6 +37,7 @@ from maild.mimetext import (
 __all__ = ["Attachment", "ParsedMessage", "normalise_message_id", "parse", "split_message_ids"]
 
 MAX_DEFECTS = 50
+MAX_MESSAGE_ID = 998  # RFC 5322 line length; also the size of the message-id columns
 HUGE_HEADERS = 64 * 1024
 
 
@@ -115,19 +116,25 @@ _UNPARSED = ParsedMessage(
 
 
 def normalise_message_id(value: str) -> str:
-    """'<a@b>' -> 'a@b'; the first bracketed id wins, whitespace is dropped."""
+    """'<a@b>' -> 'a@b'; the first bracketed id wins, whitespace is dropped, and the id is
+    cut to MAX_MESSAGE_ID characters."""
     match = _BRACKETED.search(value)
     found = match.group(1) if match else value.strip().strip("<>")
-    return "".join(found.split())
+    if "\x00" in found:
+        found = found.replace("\x00", "")
+    return "".join(found.split())[:MAX_MESSAGE_ID]
 
 
 def split_message_ids(value: str) -> tuple[str, ...]:
-    """'<a@b> <c@d>' -> ('a@b', 'c@d'); bare ids are kept only when they hold an '@'."""
+    """'<a@b> <c@d>' -> ('a@b', 'c@d'); bare ids are kept only when they hold an '@';
+    each is cut to MAX_MESSAGE_ID characters."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
     ids = []
     for bracketed, bare in _ID_TOKEN.findall(value):
         found = "".join(bracketed.split()) if bracketed else bare if "@" in bare else ""
         if found:
-            ids.append(found)
+            ids.append(found[:MAX_MESSAGE_ID])
     return tuple(ids)
 
 

@@ -37,13 +37,23 @@ def pipe(config_path: str, *, mail_from: str | None, recipients: list[str], stdi
         return _fail(EX_DATAERR, "empty message")
     if len(raw) > settings.max_message_size:
         return _fail(EX_DATAERR, f"message larger than {settings.max_message_size} bytes")
+    mail_from = _storable(mail_from) if mail_from is not None else None
+    recipients = [_storable(r) for r in recipients]
     try:
         alive = _accept(settings.store_url, raw, mail_from, recipients)
+    except (ValueError, UnicodeError) as exc:
+        return _fail(EX_DATAERR, f"unusable message: {type(exc).__name__}: {exc}")
     except Exception as exc:
         return _fail(EX_TEMPFAIL, f"could not store the message: {type(exc).__name__}: {exc}")
     if not alive:
         _process_here(config_path)
     return EX_OK
+
+
+def _storable(address: str) -> str:
+    """An envelope address as text a database can keep (the MTA may pass raw bytes)."""
+    text = address.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join(ch for ch in text if ord(ch) >= 32 and ord(ch) != 127)
 
 
 def _accept(url: str, raw: bytes, mail_from: str | None, recipients: list[str]) -> bool:

@@ -67,9 +67,10 @@ class Pipeline:
         )
         self.our_locals = frozenset(a.partition("@")[0] for a in config.our_addresses)
 
-    def process(self, row: Inbound) -> Outcome:
+    def process(self, row: Inbound, msg: ParsedMessage | None = None) -> Outcome:
+        """Turn `row` into its effects; `msg` is `parse(row.raw)` when the caller has it."""
         raw = bytes(row.raw)
-        msg = parse(raw)
+        msg = msg or parse(raw)
         return replace(self._process(row, raw, msg), message_id=msg.message_id)
 
     def _process(self, row: Inbound, raw: bytes, msg: ParsedMessage) -> Outcome:

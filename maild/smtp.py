@@ -70,14 +70,28 @@ class IntakeWriter:
     def _commit(self, batch) -> None:
         try:
             ids = add_inbound(m for m, _, _ in batch)
-        except Exception as exc:
-            log.exception("intake: commit of %d messages failed", len(batch))
-            for _, future, loop in batch:
-                loop.call_soon_threadsafe(_settle, future, None, exc)
+        except Exception:
+            if len(batch) == 1:
+                log.exception("intake: could not store a message from %s", batch[0][0].mail_from)
+                _, future, loop = batch[0]
+                loop.call_soon_threadsafe(_settle, future, None, RuntimeError("not stored"))
+                return
+            # One bad message must not cost its neighbours their 250: try them one by one.
+            for item in batch:
+                self._commit([item])
             return
         for (_, future, loop), row_id in zip(batch, ids, strict=True):
             loop.call_soon_threadsafe(_settle, future, row_id, None)
         self._on_commit()
+
+
+def _storable(address: str) -> bool:
+    """Text a database can keep: valid Unicode (no undecodable bytes), no control characters."""
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return not any(ord(ch) < 32 or ord(ch) == 127 for ch in address)
 
 
 def _settle(future: asyncio.Future, result, error) -> None:
@@ -93,6 +107,13 @@ class Handler:
     def __init__(self, config: Config, writer: IntakeWriter) -> None:
         self.config = config
         self.writer = writer
+
+    async def handle_MAIL(self, server, session: Session, envelope: Envelope, address, options):
+        if not _storable(address):
+            return "553 5.1.7 The sender address is not a valid address"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session: Session, envelope: Envelope, address, options):
         if len(envelope.rcpt_tos) >= self.config.smtp.max_recipients:

@@ -13,10 +13,11 @@ import logging
 import threading
 from collections.abc import Callable
 
+from maild.parse import ParsedMessage, parse
 from maild.pipeline import Pipeline, Unprocessable
 from store import inbound
 from store.db import transaction
-from store.models import database
+from store.models import Inbound, database
 
 __all__ = ["process_batch", "run_worker"]
 
@@ -26,7 +27,9 @@ log = logging.getLogger(__name__)
 def process_batch(pipeline: Pipeline, owner: str = "") -> int:
     """Process up to one batch of due messages; return how many were claimed.
 
-    `owner` names this process in the leases it takes (see `store.inbound`).
+    `owner` names this process in the leases it takes (see `store.inbound`). Messages are
+    parsed before the write transaction starts, so the database is locked only for the
+    short work of storing them.
     """
     settings = pipeline.config.processing
     claimed, worn = inbound.claim_pending(
@@ -36,24 +39,32 @@ def process_batch(pipeline: Pipeline, owner: str = "") -> int:
         log.error("inbound %s quarantined: its attempts never finished", row_id)
     if not claimed:
         return len(worn)
+    parsed = [(row, _parse(row)) for row in claimed]
     with transaction():
-        for row_id in claimed:
-            _process_one(pipeline, row_id)
+        for row, msg in parsed:
+            _process_one(pipeline, row, msg)
     return len(claimed)
 
 
-def _process_one(pipeline: Pipeline, row_id: int) -> None:
+def _parse(row: Inbound) -> ParsedMessage | None:
+    try:
+        return parse(bytes(row.raw))
+    except Exception:
+        # parse() is built never to raise; if it does, processing reports it properly.
+        log.exception("inbound %s: parse failed", row.id)
+        return None
+
+
+def _process_one(pipeline: Pipeline, row: Inbound, msg: ParsedMessage | None) -> None:
     settings = pipeline.config.processing
-    row = None
     try:
         with database.atomic():
-            row = inbound.lock_pending(row_id)
-            if row is None:
+            if not inbound.still_pending(row.id):
                 return
-            outcome = pipeline.process(row)
+            outcome = pipeline.process(row, msg)
             number = outcome.ticket.number if outcome.ticket else None
             inbound.finish(
-                row_id,
+                row.id,
                 state=outcome.state,
                 outcome=outcome.note,
                 message_id=outcome.message_id,
@@ -61,21 +72,22 @@ def _process_one(pipeline: Pipeline, row_id: int) -> None:
             )
         log.info(
             "inbound %s <%s> -> %s ticket=%s: %s",
-            row_id, outcome.message_id, outcome.state, number, outcome.note,
+            row.id, outcome.message_id, outcome.state, number, outcome.note,
         )  # fmt: skip
     except Unprocessable as exc:
-        inbound.quarantine(row_id, str(exc))
-        log.warning("inbound %s quarantined: %s", row_id, exc)
+        inbound.quarantine(row.id, str(exc))
+        log.warning("inbound %s quarantined: %s", row.id, exc)
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
-        attempts = row.attempts if row is not None else settings.max_attempts
-        if attempts >= settings.max_attempts:
-            inbound.quarantine(row_id, f"failed {attempts} times; last error: {reason}")
-            log.exception("inbound %s quarantined after %s attempts", row_id, attempts)
+        if row.attempts >= settings.max_attempts:
+            inbound.quarantine(row.id, f"failed {row.attempts} times; last error: {reason}")
+            log.exception("inbound %s quarantined after %s attempts", row.id, row.attempts)
         else:
-            delay = settings.retry_delay * 2 ** (attempts - 1)
-            inbound.retry_later(row_id, reason, delay)
-            log.exception("inbound %s failed (attempt %s), retry in %.0fs", row_id, attempts, delay)
+            delay = settings.retry_delay * 2 ** (row.attempts - 1)
+            inbound.retry_later(row.id, reason, delay)
+            log.exception(
+                "inbound %s failed (attempt %s), retry in %.1fs", row.id, row.attempts, delay
+            )
 
 
 def run_worker(
@@ -85,9 +97,13 @@ def run_worker(
     *,
     owner: str,
     after_batch: Callable[[], None] = lambda: None,
+    alive: Callable[[], bool] = lambda: True,
 ) -> None:
-    """Process until `stop` is set; sleep until `wake` (or a short poll) when idle."""
-    while not stop.is_set():
+    """Process until `stop` is set (or `alive()` says the parent is gone).
+
+    When idle, sleep until `wake` is set or a short poll interval passes.
+    """
+    while not stop.is_set() and alive():
         try:
             busy = process_batch(pipeline, owner)
         except Exception:

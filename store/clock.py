@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+__all__ = ["now"]
+
 
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -26,6 +26,7 @@ __all__ = [
     "is_postgresql",
     "open_database",
     "set_meta",
+    "share_write_lock",
     "signing_secret",
     "transaction",
 ]
@@ -46,12 +47,13 @@ MIGRATIONS: list[Callable[[Database], None]] = [_create_tables]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def connect(url: str) -> Database:
+def connect(url: str, *, durable: bool = True) -> Database:
     """A Database for `url`, not yet bound to the models."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS)
+        pragmas = SQLITE_PRAGMAS if durable else {**SQLITE_PRAGMAS, "synchronous": "normal"}
+        return SqliteDatabase(str(path), pragmas=pragmas)
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError(f"unsupported database url {url!r}")
@@ -64,9 +66,15 @@ def connect(url: str) -> Database:
     )
 
 
-def open_database(url: str, *, migrate: bool = True) -> Database:
-    """Bind the models to the database at `url` and bring its schema up to date."""
-    db = connect(url)
+def open_database(url: str, *, migrate: bool = True, durable: bool = True) -> Database:
+    """Bind the models to the database at `url` and bring its schema up to date.
+
+    `durable=False` lets SQLite commit without an fsync (WAL, synchronous=NORMAL): still
+    safe against a crash of the process, and what a processing worker needs — the mail
+    it works on was fsynced when it was accepted, and a power cut only sends the worker
+    back over its last batch. Anything that acknowledges mail keeps the default.
+    """
+    db = connect(url, durable=durable)
     database.initialize(db)
     db.connect(reuse_if_open=True)
     if migrate:
@@ -83,6 +91,28 @@ def is_postgresql(db: Database | None = None) -> bool:
     return isinstance(db or database.obj, PostgresqlDatabase)
 
 
+_write_lock = None
+
+
+def share_write_lock(lock) -> None:
+    """Queue this process's SQLite writers behind `lock` (shared with sibling processes).
+
+    SQLite's own busy handler waits for a locked database by sleeping in steps of up to
+    100 ms, so two busy writers — the SMTP intake and a processing worker — would spend
+    much of their time asleep. A lock the daemon's processes share hands the database
+    over the moment it is free. Processes that don't share it (a `maild pipe`) still
+    wait politely through the busy timeout.
+    """
+    global _write_lock
+    _write_lock = lock
+
+
+@contextmanager
+def _serialised(db: Database, lock):
+    with lock, db.atomic("IMMEDIATE") as txn:
+        yield txn
+
+
 def transaction(db: Database | None = None) -> AbstractContextManager:
     """A write transaction; on SQLite it takes the write lock up front.
 
@@ -92,6 +122,8 @@ def transaction(db: Database | None = None) -> AbstractContextManager:
     """
     db = db or database.obj
     if isinstance(db, SqliteDatabase) and db.transaction_depth() == 0:
+        if _write_lock is not None:
+            return _serialised(db, _write_lock)
         return db.atomic("IMMEDIATE")
     return db.atomic()
 

@@ -16,9 +16,10 @@ from datetime import timedelta
 
 from peewee import fn
 
+from store import sql
 from store.clock import now
 from store.db import is_postgresql, transaction
-from store.models import Inbound
+from store.models import Inbound, database
 
 __all__ = [
     "NewInbound",
@@ -28,11 +29,11 @@ __all__ = [
     "finish",
     "inbound_by_id",
     "list_by_state",
-    "lock_pending",
     "quarantine",
     "release_leases",
     "requeue",
     "retry_later",
+    "still_pending",
 ]
 
 LEASE = timedelta(seconds=60)
@@ -48,42 +49,54 @@ class NewInbound:
 
 def add_inbound(messages: Iterable[NewInbound]) -> list[int]:
     """Store messages durably in one transaction (one fsync); their ids, in order."""
-    ids = []
     with transaction():
-        for m in messages:
-            row = Inbound.create(
-                raw=m.raw,
-                source=m.source,
-                mail_from=m.mail_from,
-                rcpt_to=json.dumps(list(m.rcpt_to)),
+        return [
+            sql.insert(
+                Inbound,
+                {
+                    "raw": m.raw,
+                    "source": m.source,
+                    "mail_from": m.mail_from,
+                    "rcpt_to": json.dumps(list(m.rcpt_to)),
+                },
             )
-            ids.append(row.id)
-    return ids
+            for m in messages
+        ]
 
 
-def claim_pending(limit: int, *, max_attempts: int, owner: str) -> tuple[list[int], list[int]]:
-    """Lease up to `limit` due rows, oldest first; return (claimed ids, ids that ran out).
+def claim_pending(limit: int, *, max_attempts: int, owner: str) -> tuple[list[Inbound], list[int]]:
+    """Lease up to `limit` due rows, oldest first; return (claimed rows, ids that ran out).
 
+    Claimed rows carry their raw bytes and envelope, and `attempts` counting this one.
     A row whose attempts are already used up never finished a previous try (the process
     died under it), so it goes to quarantine instead of being tried forever.
     """
     moment = now()
     with transaction():
         query = (
-            Inbound.select(Inbound.id, Inbound.attempts)
+            Inbound.select(
+                Inbound.id,
+                Inbound.attempts,
+                Inbound.raw,
+                Inbound.mail_from,
+                Inbound.rcpt_to,
+                Inbound.source,
+            )
             .where((Inbound.state == "pending") & (Inbound.next_try <= moment))
             .order_by(Inbound.id)
             .limit(limit)
         )
         if is_postgresql():
             query = query.for_update("FOR UPDATE SKIP LOCKED")
-        rows = list(query.tuples())
-        worn = [i for i, attempts in rows if attempts >= max_attempts]
-        fresh = [i for i, attempts in rows if attempts < max_attempts]
+        rows = list(query)
+        worn = [r.id for r in rows if r.attempts >= max_attempts]
+        fresh = [r for r in rows if r.attempts < max_attempts]
         if fresh:
             Inbound.update(
                 attempts=Inbound.attempts + 1, next_try=moment + LEASE, lease_owner=owner
-            ).where(Inbound.id.in_(fresh)).execute()
+            ).where(Inbound.id.in_([r.id for r in fresh])).execute()
+        for row in fresh:
+            row.attempts += 1
         for row_id in worn:
             quarantine(row_id, f"gave up after {max_attempts} attempts that never finished")
     return fresh, worn
@@ -99,18 +112,27 @@ def release_leases(owner: str) -> int:
         )
 
 
-def lock_pending(row_id: int) -> Inbound | None:
-    """Within the processing transaction: the row, locked, if it is still pending."""
-    query = Inbound.select().where((Inbound.id == row_id) & (Inbound.state == "pending"))
+def still_pending(row_id: int) -> bool:
+    """Within the processing transaction: lock the row and say whether it is still pending.
+
+    Another worker may have finished it after our lease ran out; on PostgreSQL the lock
+    makes a second worker wait here until the first commits, then see it is done.
+    """
+    statement = "SELECT state FROM inbound WHERE id = ?"
     if is_postgresql():
-        query = query.for_update()
-    return query.first()
+        statement = statement.replace("?", "%s") + " FOR UPDATE"
+    found = database.execute_sql(statement, [row_id]).fetchone()
+    return found is not None and found[0] == "pending"
 
 
 def finish(row_id: int, *, state: str, outcome: str, message_id: str, ticket_id: int | None):
-    Inbound.update(
-        state=state, outcome=outcome, message_id=message_id[:998], ticket=ticket_id, last_error=""
-    ).where(Inbound.id == row_id).execute()
+    statement = (
+        "UPDATE inbound SET state = ?, outcome = ?, message_id = ?, ticket_id = ?, "
+        "last_error = '', lease_owner = '' WHERE id = ?"
+    )
+    if is_postgresql():
+        statement = statement.replace("?", "%s")
+    database.execute_sql(statement, [state, outcome, message_id[:998], ticket_id, row_id])
 
 
 def retry_later(row_id: int, error: str, delay: float) -> None:

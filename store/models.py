@@ -22,6 +22,21 @@ from peewee import (
 
 from store.clock import now
 
+__all__ = [
+    "MODELS",
+    "Attachment",
+    "Blob",
+    "Collaborator",
+    "Entry",
+    "Inbound",
+    "MessageRef",
+    "Meta",
+    "Outbound",
+    "Ticket",
+    "User",
+    "database",
+]
+
 database = DatabaseProxy()
 
 

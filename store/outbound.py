@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from peewee import fn
 
+from store import sql
 from store.clock import now
 from store.db import is_postgresql, transaction
 from store.models import Outbound
@@ -38,24 +39,25 @@ def enqueue(
     raw: bytes,
     ticket=None,
     rate_key: str = "",
-) -> Outbound:
-    return Outbound.create(
-        kind=kind,
-        mail_from=mail_from,
-        recipients=json.dumps(list(recipients)),
-        message_id=message_id,
-        raw=raw,
-        ticket=ticket,
-        rate_key=rate_key.lower(),
-    )
+) -> int:
+    values = {
+        "kind": kind,
+        "mail_from": mail_from,
+        "recipients": json.dumps(list(recipients)),
+        "message_id": message_id,
+        "raw": raw,
+        "ticket": ticket.id if ticket is not None else None,
+        "rate_key": rate_key.lower(),
+    }
+    return sql.insert(Outbound, values)
 
 
 def count_recent(rate_key: str, since: datetime) -> int:
     """How many rate-limited messages went to `rate_key` since `since`."""
-    return (
-        Outbound.select(fn.COUNT(Outbound.id))
-        .where((Outbound.rate_key == rate_key.lower()) & (Outbound.created >= since))
-        .scalar()
+    return sql.scalar(
+        Outbound,
+        "SELECT COUNT(*) FROM outbound WHERE rate_key = ? AND created >= ?",
+        [rate_key.lower(), Outbound.created.db_value(since)],
     )
 
 
@@ -72,6 +74,8 @@ def claim_due(limit: int, *, owner: str) -> list[Outbound]:
         if is_postgresql():
             query = query.for_update("FOR UPDATE SKIP LOCKED")
         rows = list(query)
+        for row in rows:
+            row.attempts += 1
         if rows:
             Outbound.update(
                 attempts=Outbound.attempts + 1, next_try=moment + LEASE, lease_owner=owner
@@ -89,19 +93,37 @@ def release_leases(owner: str) -> int:
         )
 
 
-def mark_sent(ids: Sequence[int]) -> None:
-    if ids:
-        with transaction():
-            Outbound.update(state="sent", sent=now(), last_error="").where(
-                Outbound.id.in_(list(ids))
-            ).execute()
-
-
-def mark_retry(row_id: int, error: str, delay: float) -> None:
+def mark_sent(notes: dict[int, str]) -> None:
+    """Mark messages delivered; a note records recipients the relay refused for good."""
+    if not notes:
+        return
+    moment = now()
     with transaction():
-        Outbound.update(
-            last_error=error, next_try=now() + timedelta(seconds=delay), lease_owner=""
-        ).where(Outbound.id == row_id).execute()
+        clean = [row_id for row_id, note in notes.items() if not note]
+        if clean:
+            Outbound.update(state="sent", sent=moment, lease_owner="", last_error="").where(
+                Outbound.id.in_(clean)
+            ).execute()
+        for row_id, note in notes.items():
+            if note:
+                Outbound.update(
+                    state="sent", sent=moment, lease_owner="", last_error=f"refused: {note}"
+                ).where(Outbound.id == row_id).execute()
+
+
+def mark_retry(
+    row_id: int, error: str, delay: float, *, recipients: Sequence[str] | None = None
+) -> None:
+    """Try again after `delay` seconds; with `recipients`, only those still to be reached."""
+    values = {
+        Outbound.last_error: error,
+        Outbound.next_try: now() + timedelta(seconds=delay),
+        Outbound.lease_owner: "",
+    }
+    if recipients is not None:
+        values[Outbound.recipients] = json.dumps(list(recipients))
+    with transaction():
+        Outbound.update(values).where(Outbound.id == row_id).execute()
 
 
 def mark_failed(row_id: int, error: str) -> None:
@@ -113,7 +135,7 @@ def requeue(row_id: int) -> bool:
     with transaction():
         changed = (
             Outbound.update(state="pending", attempts=0, next_try=now(), last_error="")
-            .where((Outbound.id == row_id) & (Outbound.state != "sent"))
+            .where((Outbound.id == row_id) & (Outbound.state == "failed"))
             .execute()
         )
     return bool(changed)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from peewee import JOIN
+from peewee import JOIN, SqliteDatabase
 
+from store import sql
 from store.clock import now
 from store.models import Attachment, Blob, Collaborator, Entry, MessageRef, Ticket, User
 
@@ -33,25 +34,41 @@ __all__ = [
 def user_for(email: str, name: str = "") -> User:
     """The user with this address, created on first sight; a better name replaces none."""
     email = email.lower()
-    user = User.get_or_none(User.email == email)
-    if user is None:
-        return User.create(email=email, name=name[:200])
-    if name and not user.name:
-        user.name = name[:200]
-        user.save(only=[User.name])
-    return user
+    name = name[:200]
+    row = User._meta.database.execute_sql(
+        _sql("SELECT id, name FROM users WHERE email = ?"), [email]
+    ).fetchone()
+    if row is None:
+        user_id = sql.insert(User, {"email": email, "name": name}, ignore_conflict=True)
+        if user_id is None:  # another worker created them a moment ago
+            return User.get(User.email == email)
+        return User(id=user_id, email=email, name=name)
+    user_id, known_name = row
+    if name and not known_name:
+        User.update(name=name).where(User.id == user_id).execute()
+        known_name = name
+    return User(id=user_id, email=email, name=known_name)
 
 
 def number_taken(number: str) -> bool:
-    return Ticket.select(Ticket.id).where(Ticket.number == number).exists()
+    return sql.exists(Ticket, "SELECT 1 FROM tickets WHERE number = ?", [number])
 
 
 def create_ticket(
     *, number: str, subject: str, requester: User, source: str, status: str = "open"
 ) -> Ticket:
-    return Ticket.create(
-        number=number, subject=subject[:998], requester=requester, source=source, status=status
-    )
+    values = {
+        "number": number,
+        "subject": subject[:998],
+        "requester": requester.id,
+        "source": source,
+        "status": status,
+        "created": now(),
+    }
+    values["updated"] = values["created"]
+    ticket_id = sql.insert(Ticket, values)
+    ticket = Ticket(id=ticket_id, **{**values, "requester": requester})
+    return ticket
 
 
 def ticket_by_number(number: str) -> Ticket | None:
@@ -97,34 +114,42 @@ def participants(ticket: Ticket) -> list[User]:
 
 
 def add_entry(ticket: Ticket, *, kind: str, text: str, **fields) -> Entry:
-    return Entry.create(ticket=ticket, kind=kind, text=text, **fields)
+    values = {"ticket": ticket.id, "kind": kind, "text": text, **fields}
+    return Entry(id=sql.insert(Entry, values), **values)
 
 
 def add_attachment(
     entry: Entry, *, name: str, content_type: str, payload: bytes, content_id: str, inline: bool
 ) -> Attachment:
     digest = hashlib.sha256(payload).hexdigest()
-    Blob.insert(sha256=digest, size=len(payload), data=payload).on_conflict_ignore().execute()
-    return Attachment.create(
-        entry=entry,
-        name=name[:255],
-        content_type=content_type[:255],
-        size=len(payload),
-        blob=digest,
-        content_id=content_id[:255],
-        inline=inline,
-    )
+    if not sql.exists(Blob, "SELECT 1 FROM blobs WHERE sha256 = ?", [digest]):
+        sql.insert(Blob, {"sha256": digest, "size": len(payload), "data": payload},
+                   ignore_conflict=True)  # fmt: skip
+    values = {
+        "entry": entry.id,
+        "name": name[:255],
+        "content_type": content_type[:255],
+        "size": len(payload),
+        "blob": digest,
+        "content_id": content_id[:255],
+        "inline": inline,
+    }
+    return Attachment(id=sql.insert(Attachment, values), **values)
 
 
 def add_message_ref(message_id: str, *, direction: str, ticket: Ticket | None, entry=None) -> None:
-    MessageRef.insert(
-        message_id=message_id[:998], direction=direction, ticket=ticket, entry=entry
-    ).on_conflict_ignore().execute()
+    values = {
+        "message_id": message_id[:998],
+        "direction": direction,
+        "ticket": ticket.id if ticket else None,
+        "entry": entry.id if entry else None,
+    }
+    sql.insert(MessageRef, values, ignore_conflict=True)
 
 
 def message_ref_exists(message_id: str) -> bool:
-    return (
-        MessageRef.select(MessageRef.message_id).where(MessageRef.message_id == message_id).exists()
+    return sql.exists(
+        MessageRef, "SELECT 1 FROM message_refs WHERE message_id = ?", [message_id[:998]]
     )
 
 
@@ -140,6 +165,12 @@ def find_message_ref(message_ids: Iterable[str]) -> MessageRef | None:
         )
     }
     return next((refs[m] for m in ids if m in refs), None)
+
+
+def _sql(statement: str) -> str:
+    if isinstance(User._meta.database.obj, SqliteDatabase):
+        return statement
+    return statement.replace("?", "%s")
 
 
 def list_tickets(*, status: str | None = None, limit: int = 50) -> list[Ticket]:
