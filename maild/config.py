@@ -55,6 +55,7 @@ class Relay:
     host: str = ""
     port: int = 25
     starttls: bool = False
+    ca_file: str = ""
     username: str = ""
     password: str = ""
     password_env: str = ""

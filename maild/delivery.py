@@ -144,10 +144,21 @@ class Deliverer:
             return self._smtp
         relay = self.config.relay
         smtp = smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout)
-        if relay.starttls:
-            smtp.starttls(context=ssl.create_default_context())
-        if relay.username:
-            smtp.login(relay.username, self.config.relay_password())
+        try:
+            if relay.starttls:
+                context = ssl.create_default_context(cafile=relay.ca_file or None)
+                smtp.starttls(context=context)
+            if relay.username:
+                smtp.login(relay.username, self.config.relay_password())
+        except smtplib.SMTPAuthenticationError as exc:
+            smtp.close()
+            # A wrong password is fixed by an admin, not by the message: keep retrying.
+            raise _Temporary(
+                f"relay refused our login ({exc.smtp_code}): check [relay] username and password"
+            ) from exc
+        except BaseException:
+            smtp.close()
+            raise
         self._smtp = smtp
         return smtp
 
