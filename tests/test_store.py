@@ -1,0 +1,61 @@
+"""The data layer on both backends: schema versioning, the signing secret, concurrent start."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from store.db import SCHEMA_VERSION, close_database, get_meta, open_database, signing_secret
+from store.models import MODELS, User
+from store.tickets import user_for
+from tests.helpers import REPO
+
+
+def test_fresh_database_gets_every_table_and_records_its_schema_version(db_url):
+    db = open_database(db_url)
+    try:
+        assert set(db.get_tables()) >= {m._meta.table_name for m in MODELS}
+        assert get_meta("schema_version") == str(SCHEMA_VERSION)
+    finally:
+        close_database()
+
+
+def test_reopening_keeps_data_and_the_signing_secret(db_url):
+    open_database(db_url)
+    secret = signing_secret()
+    user_for("ada@customer.test", "Ada")
+    close_database()
+
+    open_database(db_url)
+    try:
+        assert signing_secret() == secret and len(secret) == 32
+        assert User.select().count() == 1
+    finally:
+        close_database()
+
+
+def test_two_processes_starting_together_make_one_schema(db_url):
+    script = (
+        "import sys; from store.db import open_database, signing_secret; "
+        "open_database(sys.argv[1]); print(signing_secret().hex())"
+    )
+    starts = [
+        subprocess.Popen([sys.executable, "-c", script, db_url], cwd=REPO,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        for _ in range(4)
+    ]
+    results = [p.communicate(timeout=60) for p in starts]
+
+    assert all(p.returncode == 0 for p in starts), [err for _, err in results]
+    assert len({out.strip() for out, _ in results}) == 1
+
+
+def test_a_better_name_fills_an_empty_one_but_never_overwrites(db_url):
+    open_database(db_url)
+    try:
+        assert user_for("ADA@Customer.test").name == ""
+        assert user_for("ada@customer.test", "Ada Lovelace").name == "Ada Lovelace"
+        assert user_for("ada@customer.test", "someone else").name == "Ada Lovelace"
+        assert User.select().count() == 1
+    finally:
+        close_database()
