@@ -140,3 +140,29 @@ def _toml(value) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def run_maild(config_path: Path, *args: str, stdin: bytes | None = None, text: bool = False):
+    """`python -m maild --config PATH ARGS…` as an operator or an MTA runs it."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "maild", "--config", str(config_path), *args],
+        input=stdin.decode() if text and stdin is not None else stdin,
+        capture_output=True,
+        text=text,
+        timeout=60,
+        cwd=REPO,
+    )
+
+
+def wait_until(predicate, timeout: float = 20.0, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not reached in {timeout}s")

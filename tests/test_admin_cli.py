@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.helpers import HELPDESK, free_port, make_message, write_config
+from tests.helpers import HELPDESK, free_port, make_message, run_maild, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,13 +25,7 @@ NO_SENDER = (
 
 
 def maild(config: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "maild", "--config", str(config), *args],
-        input=stdin,
-        capture_output=True,
-        timeout=60,
-        cwd=REPO,
-    )
+    return run_maild(config, *args, stdin=stdin)
 
 
 def ok(config: Path, *args: str, stdin: bytes | None = None) -> str:

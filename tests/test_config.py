@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from maild.config import Config, load
 from maild.errors import ConfigError
+from tests.helpers import run_maild
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "config.toml"
@@ -31,13 +31,7 @@ def problems_of(path: Path) -> list[str]:
 
 
 def maild(config: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "maild", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
+    return run_maild(config, *args, text=True)
 
 
 # -- the shipped file -------------------------------------------------------------------

@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.helpers import HELPDESK, make_message, reply_to, send
+from tests.helpers import HELPDESK, make_message, reply_to, run_maild, send, wait_until
 
 
 def maild(daemon, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "maild", "--config", str(daemon.config_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_maild(daemon.config_path, *args, text=True)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def tickets(daemon) -> list[list[str]]:
     return [line.split("\t") for line in maild(daemon, "ticket", "list").splitlines()]
-
-
-def wait_until(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 @pytest.fixture

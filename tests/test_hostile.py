@@ -32,7 +32,7 @@ from maild.parse import parse
 from maild.worker import process_batch
 from store.inbound import NewInbound, add_inbound
 from store.models import Inbound, Outbound
-from tests.helpers import HELPDESK, make_message, write_config
+from tests.helpers import HELPDESK, make_message, wait_until, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 MAILD = [sys.executable, "-m", "maild", "--config"]
@@ -376,16 +376,6 @@ def _raw_smtp(port: int, *lines: bytes) -> list[bytes]:
     return replies
 
 
-def _wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not reached in {timeout}s")
-
-
 def _assert_answers_normal_mail(daemon, sink) -> None:
     """The daemon is alive and still turns an ordinary message into ticket + autoresponse."""
     assert daemon.proc.poll() is None, "maild run died"
@@ -398,7 +388,7 @@ def _assert_answers_normal_mail(daemon, sink) -> None:
         with sink.lock:
             return next((m for _, to, m in sink.messages if to == [customer]), None)
 
-    notice = _wait_for(autoresponse, what="autoresponse to the ordinary message")
+    notice = wait_until(autoresponse, what="autoresponse to the ordinary message")
     (ticket,) = [row for row in _ticket_rows(daemon.config_path) if row[2] == customer]
     assert ticket[3] == "Are you still there?"
     assert f"[#{ticket[0]}]".encode() in notice
@@ -429,7 +419,7 @@ def test_daemon_turns_hostile_mail_into_tickets_or_quarantine(daemon_for, tmp_pa
     _wait_processed(db_path, queued.values())
     # Let the sender try every autoresponse once, so the ordinary message's at the end is
     # not held up behind one of these (see the internationalised-address bug below).
-    _wait_for(lambda: not _count(db_path, "SELECT COUNT(*) FROM outbound WHERE attempts = 0"))
+    wait_until(lambda: not _count(db_path, "SELECT COUNT(*) FROM outbound WHERE attempts = 0"))
 
     tickets = {row[2]: row for row in _ticket_rows(daemon.config_path)}
     quarantine = _quarantined(daemon.config_path)
@@ -496,7 +486,7 @@ def test_daemon_refuses_what_it_cannot_take_and_keeps_running(daemon_for, tmp_pa
     def crowd_ticket():
         return [r for r in _ticket_rows(daemon.config_path) if r[2] == "crowd@hostile.test"]
 
-    assert len(_wait_for(crowd_ticket, what="the crowd's ticket")) == 1
+    assert len(wait_until(crowd_ticket, what="the crowd's ticket")) == 1
     _assert_answers_normal_mail(daemon, sink)
     requesters = {row[2] for row in _ticket_rows(daemon.config_path)}
     assert requesters == {"crowd@hostile.test", "still-there@customer.test"}

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
-from tests.helpers import make_message, write_config
+from tests.helpers import make_message, run_maild, write_config
 
 
 def pipe(config_path, raw: bytes, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "maild", "--config", str(config_path), "pipe", *args],
-        input=raw,
-        capture_output=True,
-        timeout=60,
-    )
+    return run_maild(config_path, "pipe", *args, stdin=raw)
 
 
 def ticket_lines(config_path) -> list[str]:
-    out = subprocess.run(
-        [sys.executable, "-m", "maild", "--config", str(config_path), "ticket", "list"],
-        capture_output=True, text=True, timeout=60, check=True,
-    ).stdout  # fmt: skip
-    return out.splitlines()
+    result = run_maild(config_path, "ticket", "list", text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
 
 
 @pytest.fixture

@@ -40,8 +40,13 @@ def test_two_processes_starting_together_make_one_schema(db_url):
         "open_database(sys.argv[1]); print(signing_secret().hex())"
     )
     starts = [
-        subprocess.Popen([sys.executable, "-c", script, db_url], cwd=REPO,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        subprocess.Popen(
+            [sys.executable, "-c", script, db_url],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(4)
     ]
     results = [p.communicate(timeout=60) for p in starts]
