@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from peewee import fn
 
-from store import sql
+from store import leases, sql
 from store.clock import now
 from store.db import is_postgresql, transaction
 from store.models import Inbound, database
@@ -35,8 +35,6 @@ __all__ = [
     "retry_later",
     "still_pending",
 ]
-
-LEASE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +91,7 @@ def claim_pending(limit: int, *, max_attempts: int, owner: str) -> tuple[list[In
         fresh = [r for r in rows if r.attempts < max_attempts]
         if fresh:
             Inbound.update(
-                attempts=Inbound.attempts + 1, next_try=moment + LEASE, lease_owner=owner
+                attempts=Inbound.attempts + 1, next_try=moment + leases.LEASE, lease_owner=owner
             ).where(Inbound.id.in_([r.id for r in fresh])).execute()
         for row in fresh:
             row.attempts += 1
@@ -104,12 +102,7 @@ def claim_pending(limit: int, *, max_attempts: int, owner: str) -> tuple[list[In
 
 def release_leases(owner: str) -> int:
     """Make rows leased by `owner` (a previous run of this daemon) due again now."""
-    with transaction():
-        return (
-            Inbound.update(next_try=now(), lease_owner="")
-            .where((Inbound.state == "pending") & (Inbound.lease_owner == owner))
-            .execute()
-        )
+    return leases.release(Inbound, owner)
 
 
 def still_pending(row_id: int) -> bool:

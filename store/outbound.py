@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from peewee import fn
 
-from store import sql
+from store import leases, sql
 from store.clock import now
 from store.db import is_postgresql, transaction
 from store.models import Outbound
@@ -26,8 +26,6 @@ __all__ = [
     "release_leases",
     "requeue",
 ]
-
-LEASE = timedelta(seconds=60)
 
 
 def enqueue(
@@ -78,19 +76,14 @@ def claim_due(limit: int, *, owner: str) -> list[Outbound]:
             row.attempts += 1
         if rows:
             Outbound.update(
-                attempts=Outbound.attempts + 1, next_try=moment + LEASE, lease_owner=owner
+                attempts=Outbound.attempts + 1, next_try=moment + leases.LEASE, lease_owner=owner
             ).where(Outbound.id.in_([r.id for r in rows])).execute()
     return rows
 
 
 def release_leases(owner: str) -> int:
     """Make messages leased by `owner` (a previous run of this daemon) due again now."""
-    with transaction():
-        return (
-            Outbound.update(next_try=now(), lease_owner="")
-            .where((Outbound.state == "pending") & (Outbound.lease_owner == owner))
-            .execute()
-        )
+    return leases.release(Outbound, owner)
 
 
 def mark_sent(notes: dict[int, str]) -> None:
