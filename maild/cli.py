@@ -6,20 +6,20 @@ once per message — loads almost nothing.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 __all__ = ["main"]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        # sysexits EX_USAGE, so an MTA running `maild pipe` with bad arguments reports it.
-        self.print_usage(sys.stderr)
-        self.exit(64, f"{self.prog}: error: {message}\n")
+def _parser():
+    import argparse
 
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str):
+            # sysexits EX_USAGE, so an MTA running `maild pipe` with bad arguments reports it.
+            self.print_usage(sys.stderr)
+            self.exit(64, f"{self.prog}: error: {message}\n")
 
-def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="maild", description="An email-first helpdesk.")
     parser.add_argument("--config", default="config.toml", help="default: ./config.toml")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
@@ -55,7 +55,36 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _pipe_arguments(argv: list[str]) -> tuple[str, str | None, list[str]] | None:
+    """`[--config PATH] pipe [-f SENDER] [RCPT…]` read without argparse, or None.
+
+    The MTA starts `maild pipe` once per message and building the argparse parser costs
+    more CPU than storing the message; anything unusual goes through argparse as usual.
+    """
+    config = "config.toml"
+    if argv[:1] == ["--config"] and len(argv) > 1:
+        config, argv = argv[1], argv[2:]
+    elif argv[:1] and argv[0].startswith("--config="):
+        config, argv = argv[0].partition("=")[2], argv[1:]
+    if argv[:1] != ["pipe"]:
+        return None
+    argv = argv[1:]
+    mail_from = None
+    if argv[:1] and argv[0] in ("-f", "--from") and len(argv) > 1:
+        mail_from, argv = argv[1], argv[2:]
+    if any(arg.startswith("-") for arg in argv):
+        return None
+    return config, mail_from, argv
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    fast = _pipe_arguments(argv)
+    if fast is not None:
+        from maild.pipe import pipe
+
+        config, mail_from, recipients = fast
+        return pipe(config, mail_from=mail_from, recipients=recipients)
     args = _parser().parse_args(argv)
     if args.command == "pipe":
         from maild.pipe import pipe

@@ -1,9 +1,10 @@
 """The processing worker: claims pending inbound rows and runs each through the pipeline.
 
-A batch is leased in one short transaction, then processed in one transaction with a
-savepoint per message: a message that raises is rolled back alone and retried with
-back-off (quarantined once its attempts are used up), the others commit together with one
-fsync. A crash anywhere rolls the whole batch back and the leases run out, so every effect
+A batch is leased in one short transaction and parsed outside any transaction; then its
+messages are stored a few at a time, one transaction per group with a savepoint per
+message: a message that raises is rolled back alone and retried with back-off (quarantined
+once its attempts are used up), the others commit together. A crash rolls back the group
+in hand; its leases run out (or the restarted daemon takes them back), so every effect
 happens exactly once.
 """
 
@@ -23,6 +24,8 @@ __all__ = ["process_batch", "run_worker"]
 
 log = logging.getLogger(__name__)
 
+WRITE_CHUNK = 10
+
 
 def process_batch(pipeline: Pipeline, owner: str = "") -> int:
     """Process up to one batch of due messages; return how many were claimed.
@@ -40,9 +43,12 @@ def process_batch(pipeline: Pipeline, owner: str = "") -> int:
     if not claimed:
         return len(worn)
     parsed = [(row, _parse(row)) for row in claimed]
-    with transaction():
-        for row, msg in parsed:
-            _process_one(pipeline, row, msg)
+    # Short write transactions: on SQLite the intake waits for the write lock to commit
+    # (and to answer 250), so holding it for a whole batch would stall accepting mail.
+    for start in range(0, len(parsed), WRITE_CHUNK):
+        with transaction():
+            for row, msg in parsed[start : start + WRITE_CHUNK]:
+                _process_one(pipeline, row, msg)
     return len(claimed)
 
 

@@ -2,8 +2,8 @@
 
 `store` imports nothing from maild, rules or webui. Open the database with
 `store.db.open_database(url)`; queries live in `store.inbound`, `store.tickets` and
-`store.outbound` (leases in `store.leases`). The fast path that accepts a message without loading peewee is
-`store.accept`.
+`store.outbound` (leases in `store.leases`, hot-path statements in `store.sql`). The fast
+path that accepts a message without loading peewee is `store.accept`.
 """
 
 __all__ = ["accept", "clock", "db", "inbound", "leases", "models", "outbound", "sql", "tickets"]
