@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import format_datetime, localtime
 
+from maild.classify import LOOP_HEADER
 from maild.notices import Rendered
 
-__all__ = ["LOOP_HEADER", "Envelope", "compose"]
-
-LOOP_HEADER = "X-Maild-Loop"
+__all__ = ["Envelope", "compose"]
 
 
 @dataclass(frozen=True, slots=True)
