@@ -145,13 +145,19 @@ class DaemonProcess:
 
 @pytest.fixture
 def daemon_for(tmp_path, sink):
-    """`daemon_for(db_url, **sections)` starts `maild run`; stopped after the test."""
+    """`daemon_for(db_url, **sections)` starts `maild run`; stopped after the test.
+
+    Each call after the first gets a folder (and so a config file) of its own, as a second
+    daemon on another machine would.
+    """
     started: list[DaemonProcess] = []
 
     def make(db_url: str, *, start: bool = True, **sections) -> DaemonProcess:
         smtp_port = free_port()
         sections.setdefault("smtp", {})["listen"] = f"127.0.0.1:{smtp_port}"
-        path = write_config(tmp_path, db_url=db_url, relay_port=sink.port, **sections)
+        folder = tmp_path / f"daemon{len(started)}" if started else tmp_path
+        folder.mkdir(exist_ok=True)
+        path = write_config(folder, db_url=db_url, relay_port=sink.port, **sections)
         daemon = DaemonProcess(path, smtp_port)
         started.append(daemon)
         if start:
