@@ -15,6 +15,17 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from maild.config_lean import DEFAULT_MAX_SIZE, DEFAULT_STORE_URL, resolve_store_url
+from maild.config_org import (
+    Department,
+    Role,
+    Schedule,
+    SlaPlan,
+    Status,
+    Team,
+    Topic,
+    org_problems,
+)
+from maild.config_walk import build, build_list, toml_name
 from maild.errors import ConfigError
 
 __all__ = ["Config", "load"]
@@ -71,6 +82,10 @@ class Web:
 class Tickets:
     number_format: str = "######"
     token: str = "[#{number}]"
+    priorities: tuple[str, ...] = ("low", "normal", "high", "emergency")
+    default_priority: str = "normal"
+    default_department: str = ""
+    default_sla: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,13 @@ class Config:
     notices: Notices = field(default_factory=Notices)
     processing: Processing = field(default_factory=Processing)
     outbound: Outbound = field(default_factory=Outbound)
+    schedules: tuple[Schedule, ...] = field(default=(), metadata={"toml": "schedule"})
+    slas: tuple[SlaPlan, ...] = field(default=(), metadata={"toml": "sla"})
+    departments: tuple[Department, ...] = field(default=(), metadata={"toml": "department"})
+    topics: tuple[Topic, ...] = field(default=(), metadata={"toml": "topic"})
+    teams: tuple[Team, ...] = field(default=(), metadata={"toml": "team"})
+    statuses: tuple[Status, ...] = field(default=(), metadata={"toml": "status"})
+    roles: tuple[Role, ...] = field(default=(), metadata={"toml": "role"})
 
     @property
     def domain(self) -> str:
@@ -116,7 +138,9 @@ class Config:
 
     @property
     def our_addresses(self) -> frozenset[str]:
-        return frozenset(a.lower() for a in (self.helpdesk.address, *self.helpdesk.aliases))
+        """The helpdesk address, its aliases and every department's addresses."""
+        extra = (a for d in self.departments for a in d.addresses)
+        return frozenset(a.lower() for a in (self.helpdesk.address, *self.helpdesk.aliases, *extra))
 
     def is_ours(self, address: str) -> bool:
         """Whether mail to `address` is for us: an address, an alias, or a plus-address of one."""
@@ -139,7 +163,8 @@ class Config:
         return self.relay.password
 
 
-_SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "path"}
+_SECTIONS = {toml_name(f): f for f in dataclasses.fields(Config) if f.name != "path"}
+_LISTS = {"schedules", "slas", "departments", "topics", "teams", "statuses", "roles"}
 
 
 def load(path: str | Path) -> Config:
@@ -155,58 +180,22 @@ def load(path: str | Path) -> Config:
     sections: dict[str, Any] = {}
     hints = get_type_hints(Config)
     for name, value in table.items():
-        if name not in _SECTIONS:
+        field = _SECTIONS.get(name)
+        if field is None:
             problems.append(f"{path}: unknown section [{name}]")
+        elif field.name in _LISTS:
+            sections[field.name] = build_list(
+                hints[field.name], value, f"{path}: [[{name}]]", problems
+            )
         elif not isinstance(value, dict):
             problems.append(f"{path}: [{name}] must be a table")
         else:
-            sections[name] = _build(hints[name], value, f"{path}: [{name}]", problems)
+            sections[field.name] = build(hints[field.name], value, f"{path}: [{name}]", problems)
     config = Config(path=path, **sections)
-    problems += _check(config)
+    problems += _check(config) + org_problems(config)
     if problems:
         raise ConfigError(problems)
     return _resolve(config)
-
-
-def _build(cls: type, table: dict[str, Any], where: str, problems: list[str]) -> Any:
-    hints = get_type_hints(cls)
-    values = {}
-    for key, value in table.items():
-        if key not in hints:
-            problems.append(f"{where} unknown key {key!r}")
-            continue
-        converted = _convert(hints[key], value)
-        if converted is _WRONG:
-            problems.append(f"{where} {key} must be {_describe(hints[key])}, got {value!r}")
-        else:
-            values[key] = converted
-    return cls(**values)
-
-
-_WRONG = object()
-
-
-def _convert(kind: Any, value: Any) -> Any:
-    if kind is bool:
-        return value if isinstance(value, bool) else _WRONG
-    if kind is int:
-        return value if isinstance(value, int) and not isinstance(value, bool) else _WRONG
-    if kind is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return float(value) if ok else _WRONG
-    if kind is str:
-        return value if isinstance(value, str) else _WRONG
-    if kind is Path:
-        return Path(value) if isinstance(value, str) and value else _WRONG
-    if kind == tuple[str, ...]:
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        return tuple(value) if ok else _WRONG
-    raise TypeError(f"unsupported config type {kind!r}")
-
-
-def _describe(kind: Any) -> str:
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-    return names.get(kind, "a path" if kind is Path else "a list of strings")
 
 
 def _check(config: Config) -> list[str]:
@@ -232,6 +221,11 @@ def _check(config: Config) -> list[str]:
         )
     if "#" not in config.tickets.number_format:
         problems.append(f"{where}: [tickets] number_format needs at least one '#' digit")
+    if config.tickets.default_priority not in config.tickets.priorities:
+        problems.append(
+            f"{where}: [tickets] default_priority {config.tickets.default_priority!r} "
+            "is not one of priorities"
+        )
     if "{number}" not in config.tickets.token:
         problems.append(f"{where}: [tickets] token must contain {{number}}")
     for section, key, value in (

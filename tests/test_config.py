@@ -54,8 +54,8 @@ def test_shipped_config_shows_every_key_with_its_default(tmp_path):
     """Every key is in the shipped file, and the value shown there is the default."""
     table = tomllib.loads(SHIPPED.read_text())
     for section in dataclasses.fields(Config):
-        if section.name == "path":
-            continue
+        if section.name == "path" or section.default_factory is dataclasses.MISSING:
+            continue  # the arrays of tables ([[department]] …) are commented examples
         keys = {f.name for f in dataclasses.fields(section.default_factory())}
         assert set(table[section.name]) == keys, section.name
 
