@@ -43,7 +43,28 @@ def _create_tables(db: Database) -> None:
     db.create_tables(MODELS)
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_create_tables]
+def _add_missing_columns(db: Database) -> None:
+    """Columns added to existing tables since version 1.
+
+    A fresh database already got them from `_create_tables` (which builds today's models),
+    so every step here checks first: migrations are idempotent.
+    """
+    from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
+
+    migrator = SqliteMigrator(db) if isinstance(db, SqliteDatabase) else PostgresqlMigrator(db)
+    existing_tables = set(db.get_tables())
+    db.create_tables([m for m in MODELS if m._meta.table_name not in existing_tables])
+    for model in MODELS:
+        table = model._meta.table_name
+        existing = {column.name for column in db.get_columns(table)}
+        for field in model._meta.sorted_fields:
+            if field.column_name not in existing:
+                migrate(migrator.add_column(table, field.column_name, field))
+    db.create_tables(MODELS)  # new tables, and indexes of new columns (IF NOT EXISTS)
+
+
+# Each step takes the database from version N to N+1; append, never edit a released step.
+MIGRATIONS: list[Callable[[Database], None]] = [_create_tables, _add_missing_columns]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

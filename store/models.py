@@ -24,6 +24,9 @@ from store.clock import now
 
 __all__ = [
     "MODELS",
+    "Agent",
+    "AgentAddress",
+    "AgentDepartment",
     "Attachment",
     "Blob",
     "Collaborator",
@@ -32,6 +35,7 @@ __all__ = [
     "MessageRef",
     "Meta",
     "Outbound",
+    "StatusChange",
     "Ticket",
     "User",
     "database",
@@ -65,6 +69,45 @@ class User(BaseModel):
         table_name = "users"
 
 
+class Agent(BaseModel):
+    """A member of staff. Addresses, departments and roles hang off it; teams are declared
+    in config.toml by agent address."""
+
+    id = BigAutoField()
+    name = CharField(max_length=200)
+    active = BooleanField(default=True)
+    password_hash = TextField(default="")
+    totp_secret = TextField(default="")
+    totp_last_step = IntegerField(default=0)
+    created = DateTimeField(default=now)
+
+    class Meta:
+        table_name = "agents"
+
+
+class AgentAddress(BaseModel):
+    id = BigAutoField()
+    agent = ForeignKeyField(Agent, backref="addresses", on_delete="CASCADE")
+    email = CharField(max_length=320, unique=True)
+
+    class Meta:
+        table_name = "agent_addresses"
+
+
+class AgentDepartment(BaseModel):
+    """An agent's place in a department, with the role they have there."""
+
+    id = BigAutoField()
+    agent = ForeignKeyField(Agent, backref="departments", on_delete="CASCADE")
+    department = CharField(max_length=100, index=True)
+    role = CharField(max_length=100)
+    primary = BooleanField(default=False)
+
+    class Meta:
+        table_name = "agent_departments"
+        indexes = ((("agent", "department"), True),)
+
+
 class Ticket(BaseModel):
     id = BigAutoField()
     number = CharField(max_length=32, unique=True)
@@ -73,15 +116,35 @@ class Ticket(BaseModel):
     priority = CharField(max_length=32, default="normal")
     source = CharField(max_length=16, default="email")
     requester = ForeignKeyField(User, backref="tickets", on_delete="RESTRICT")
-    department = CharField(max_length=100, null=True)
+    department = CharField(max_length=100, null=True, index=True)
+    topic = CharField(max_length=200, null=True)
+    sla = CharField(max_length=100, null=True)
+    assignee = ForeignKeyField(Agent, null=True, on_delete="SET NULL", index=True)
+    team = CharField(max_length=100, null=True, index=True)
     created = DateTimeField(default=now)
     updated = DateTimeField(default=now)
-    due = DateTimeField(null=True)
+    due = DateTimeField(null=True)  # resolution due (naive UTC), None when none or paused
+    first_response_due = DateTimeField(null=True, index=True)
+    first_response_at = DateTimeField(null=True)
+    overdue = BooleanField(default=False)
     closed = DateTimeField(null=True)
 
     class Meta:
         table_name = "tickets"
         indexes = ((("status", "due"), False),)
+
+
+class StatusChange(BaseModel):
+    """Every status a ticket entered and when: the SLA clock's pauses are read from here."""
+
+    id = BigAutoField()
+    ticket = ForeignKeyField(Ticket, backref="status_changes", on_delete="CASCADE")
+    status = CharField(max_length=32)
+    at = DateTimeField(default=now)
+
+    class Meta:
+        table_name = "status_changes"
+        indexes = ((("ticket", "id"), False),)
 
 
 class Collaborator(BaseModel):
@@ -208,4 +271,19 @@ class Outbound(BaseModel):
         )
 
 
-MODELS = (Meta, User, Ticket, Collaborator, Inbound, Entry, Blob, Attachment, MessageRef, Outbound)
+MODELS = (
+    Meta,
+    User,
+    Agent,
+    AgentAddress,
+    AgentDepartment,
+    Ticket,
+    StatusChange,
+    Collaborator,
+    Inbound,
+    Entry,
+    Blob,
+    Attachment,
+    MessageRef,
+    Outbound,
+)

@@ -64,3 +64,25 @@ def test_a_better_name_fills_an_empty_one_but_never_overwrites(db_url):
         assert User.select().count() == 1
     finally:
         close_database()
+
+
+def test_a_version_1_database_is_migrated_forward(db_url):
+    db = open_database(db_url)
+    # Back to version 1: the columns and tables added since are not there yet.
+    db.execute_sql("DROP TABLE status_changes")
+    db.execute_sql("DROP INDEX ticket_first_response_due")
+    for column in ("topic", "sla", "first_response_due", "overdue"):
+        db.execute_sql(f"ALTER TABLE tickets DROP COLUMN {column}")
+    user_for("ada@customer.test")
+    db.execute_sql("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    close_database()
+
+    db = open_database(db_url)
+    try:
+        columns = {c.name for c in db.get_columns("tickets")}
+        assert {"topic", "sla", "first_response_due", "overdue"} <= columns
+        assert "status_changes" in db.get_tables()
+        assert get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert User.select().count() == 1
+    finally:
+        close_database()
