@@ -86,6 +86,7 @@ class Tickets:
     default_priority: str = "normal"
     default_department: str = ""
     default_sla: str = ""
+    priority_from_headers: bool = False
 
 
 @dataclass(frozen=True)

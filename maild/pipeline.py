@@ -22,6 +22,7 @@ from maild.compose import Envelope, compose
 from maild.config import Config
 from maild.errors import MaildError
 from maild.notices import Notices
+from maild.org import Organisation, naive
 from maild.parse import ParsedMessage, parse
 from maild.quotes import strip_reply
 from maild.sanitize import sanitize_html
@@ -66,6 +67,7 @@ class Pipeline:
             is_own_message_id=self.signer.is_own_message_id,
         )
         self.our_locals = frozenset(a.partition("@")[0] for a in config.our_addresses)
+        self.org = Organisation(config)
 
     def process(self, row: Inbound, msg: ParsedMessage | None = None) -> Outcome:
         """Turn `row` into its effects; `msg` is `parse(row.raw)` when the caller has it."""
@@ -88,15 +90,33 @@ class Pipeline:
         user = tickets.user_for(msg.from_addr, msg.from_name)
         ticket, via = self._thread(msg, rcpt_to, user)
         if ticket is None:
-            return self._new_ticket(msg, row, user, verdict, key)
+            return self._new_ticket(msg, row, user, verdict, key, rcpt_to)
         return self._follow_up(msg, row, user, ticket, via, verdict, key)
 
     # -- the branches ---------------------------------------------------------------------
 
-    def _new_ticket(self, msg, row, user, verdict, key) -> Outcome:
+    def _new_ticket(self, msg, row, user, verdict, key, rcpt_to) -> Outcome:
+        routing = self.org.route_new(msg, rcpt_to)
+        created = now()
+        clock = self.org.clock(
+            routing.sla, created=created, history=[(created, "open")], first_response_at=None,
+            now=created,
+        )  # fmt: skip
         ticket = tickets.create_ticket(
-            number=self._fresh_number(), subject=msg.subject, requester=user, source=row.source
+            number=self._fresh_number(),
+            subject=msg.subject,
+            requester=user,
+            source=row.source,
+            created=created,
+            department=routing.department,
+            topic=routing.topic,
+            sla=routing.sla,
+            priority=routing.priority,
+            team=routing.assign_team,
+            due=naive(clock.resolution_due) if clock else None,
+            first_response_due=naive(clock.first_response_due) if clock else None,
         )
+        tickets.add_entry(ticket, kind="event", text="Routing: " + "; ".join(routing.reasons))
         for _, address in msg.cc:
             if address and address not in self.config.our_addresses:
                 tickets.add_collaborator(ticket, tickets.user_for(address))
@@ -109,7 +129,8 @@ class Pipeline:
             tickets.add_collaborator(ticket, user)
         self._store_entry(ticket, msg, row, user, strip_reply(msg.text), key)
         reopen = "open" if ticket.status in ("resolved", "closed") else None
-        tickets.touch(ticket, status=reopen)
+        if tickets.touch(ticket, status=reopen):
+            self._rewind_clock(ticket)
         note = ""
         if self.config.notices.new_message_autoresponse:
             note = self._autorespond("new_message_autoresponse", ticket, msg, user, verdict)
@@ -128,6 +149,22 @@ class Pipeline:
         return Outcome("done", f"bounce recorded ({verdict.reason})", ticket)
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _rewind_clock(self, ticket: Ticket) -> None:
+        """Recompute the SLA due times after a status change (a reopen)."""
+        clock = self.org.clock(
+            ticket.sla,
+            created=ticket.created,
+            history=tickets.status_history(ticket),
+            first_response_at=ticket.first_response_at,
+            now=now(),
+        )
+        if clock is not None:
+            tickets.set_due(
+                ticket,
+                due=naive(clock.resolution_due),
+                first_response_due=naive(clock.first_response_due),
+            )
 
     def _thread(self, msg: ParsedMessage, rcpt_to, user: User) -> tuple[Ticket | None, str]:
         found = clues(

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import datetime
 
 from peewee import JOIN, SqliteDatabase
 
 from store import sql
 from store.clock import now
-from store.models import Attachment, Blob, Collaborator, Entry, MessageRef, Ticket, User
+from store.models import (
+    Attachment,
+    Blob,
+    Collaborator,
+    Entry,
+    MessageRef,
+    StatusChange,
+    Ticket,
+    User,
+)
 
 __all__ = [
     "add_attachment",
@@ -24,6 +34,8 @@ __all__ = [
     "message_ref_exists",
     "number_taken",
     "participants",
+    "set_due",
+    "status_history",
     "thread",
     "ticket_by_number",
     "touch",
@@ -55,34 +67,60 @@ def number_taken(number: str) -> bool:
 
 
 def create_ticket(
-    *, number: str, subject: str, requester: User, source: str, status: str = "open"
+    *,
+    number: str,
+    subject: str,
+    requester: User,
+    source: str,
+    status: str = "open",
+    created: datetime | None = None,
+    **routing,
 ) -> Ticket:
+    """A new ticket; `routing` sets department, topic, sla, priority, team and due times."""
     values = {
         "number": number,
         "subject": subject[:998],
         "requester": requester.id,
         "source": source,
         "status": status,
-        "created": now(),
+        "created": created or now(),
+        **routing,
     }
     values["updated"] = values["created"]
     ticket_id = sql.insert(Ticket, values)
-    ticket = Ticket(id=ticket_id, **{**values, "requester": requester})
-    return ticket
+    sql.insert(StatusChange, {"ticket": ticket_id, "status": status, "at": values["created"]})
+    return Ticket(id=ticket_id, **{**values, "requester": requester})
+
+
+def status_history(ticket: Ticket) -> list[tuple[datetime, str]]:
+    """(when, status) for every status the ticket entered, oldest first."""
+    rows = StatusChange.select(StatusChange.at, StatusChange.status).where(
+        StatusChange.ticket == ticket
+    )
+    return list(rows.order_by(StatusChange.id).tuples())
+
+
+def set_due(ticket: Ticket, *, due: datetime | None, first_response_due: datetime | None) -> None:
+    ticket.due, ticket.first_response_due = due, first_response_due
+    ticket.save(only=[Ticket.due, Ticket.first_response_due])
 
 
 def ticket_by_number(number: str) -> Ticket | None:
     return Ticket.get_or_none(Ticket.number == number)
 
 
-def touch(ticket: Ticket, *, status: str | None = None) -> None:
+def touch(ticket: Ticket, *, status: str | None = None) -> bool:
+    """Mark the ticket updated, entering `status` if given; whether the status changed."""
     ticket.updated = now()
     fields = [Ticket.updated]
-    if status is not None and status != ticket.status:
+    changed = status is not None and status != ticket.status
+    if changed:
         ticket.status = status
         ticket.closed = None if status == "open" else ticket.closed
         fields += [Ticket.status, Ticket.closed]
+        sql.insert(StatusChange, {"ticket": ticket.id, "status": status, "at": ticket.updated})
     ticket.save(only=fields)
+    return changed
 
 
 def is_participant(ticket: Ticket, email: str) -> bool:

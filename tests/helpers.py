@@ -122,9 +122,17 @@ def write_config(directory: Path, *, db_url: str, relay_port: int, **sections) -
         "outbound": {"retry_delay": 0.2},
     }
     for name, values in sections.items():
-        tables.setdefault(name, {}).update(values)
+        if isinstance(values, list):
+            tables[name] = values
+        else:
+            tables.setdefault(name, {}).update(values)
     lines = []
     for name, values in tables.items():
+        if isinstance(values, list):  # an array of tables: [[department]] …
+            for item in values:
+                lines.append(f"[[{name}]]")
+                lines += [f"{key} = {_toml(value)}" for key, value in item.items()]
+            continue
         lines.append(f"[{name}]")
         lines += [f"{key} = {_toml(value)}" for key, value in values.items()]
     path = directory / "config.toml"
