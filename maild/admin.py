@@ -1,4 +1,4 @@
-"""The admin subcommands: check, quarantine, outbound, ticket.
+"""The admin subcommands: check, quarantine, outbound, ticket, agent (in `maild.agents_admin`).
 
 Each prints plain text for a person at a terminal and returns the exit status.
 """
@@ -10,6 +10,7 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
+from maild import agents_admin
 from maild.config import Config
 
 __all__ = ["check", "dispatch"]
@@ -157,4 +158,12 @@ _COMMANDS = {
     ("outbound", "retry"): _outbound_retry,
     ("ticket", "list"): _ticket_list,
     ("ticket", "show"): _ticket_show,
+    ("agent", "add"): agents_admin.agent_add,
+    ("agent", "list"): agents_admin.agent_list,
+    ("agent", "show"): agents_admin.agent_show,
+    ("agent", "edit"): agents_admin.agent_edit,
+    ("agent", "disable"): agents_admin.agent_disable,
+    ("agent", "enable"): agents_admin.agent_enable,
+    ("agent", "set-password"): agents_admin.agent_set_password,
+    ("agent", "reset-mfa"): agents_admin.agent_reset_mfa,
 }

@@ -52,6 +52,33 @@ def _parser():
     tlist.add_argument("--status")
     tlist.add_argument("--limit", type=int, default=50)
     tsub.add_parser("show", help="one ticket with its thread").add_argument("number")
+
+    agent = sub.add_parser("agent", help="staff: addresses, departments, roles, sign-in")
+    asub = agent.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = asub.add_parser("add", help="add an agent; the first address is the primary one")
+    add.add_argument("emails", nargs="+", metavar="EMAIL")
+    add.add_argument("--name", required=True)
+    add.add_argument("--department", required=True, help="the primary department")
+    add.add_argument("--role", required=True, help="the role in the primary department")
+    add.add_argument("--also", action="append", default=[], metavar="DEPT=ROLE",
+                     help="another department and the role there (repeatable)")  # fmt: skip
+    asub.add_parser("list", help="every agent, one a line")
+    for action, text in (
+        ("show", "one agent: addresses, departments, teams, sign-in"),
+        ("disable", "stop an agent signing in"),
+        ("enable", "let a disabled agent sign in again"),
+        ("set-password", "read a new password from standard input"),
+        ("reset-mfa", "clear the agent's TOTP secret"),
+    ):
+        asub.add_parser(action, help=text).add_argument("email", metavar="EMAIL")
+    edit = asub.add_parser("edit", help="change an agent's name, addresses or departments")
+    edit.add_argument("email", metavar="EMAIL")
+    edit.add_argument("--name")
+    edit.add_argument("--add-email", action="append", default=[], metavar="EMAIL")
+    edit.add_argument("--remove-email", action="append", default=[], metavar="EMAIL")
+    edit.add_argument("--department", action="append", default=[], metavar="DEPT=ROLE",
+                      help="replaces the departments: give every one (repeatable)")  # fmt: skip
+    edit.add_argument("--primary", metavar="DEPT", help="the primary department")
     return parser
 
 
