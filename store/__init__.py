@@ -6,4 +6,15 @@
 path that accepts a message without loading peewee is `store.accept`.
 """
 
-__all__ = ["accept", "agents", "clock", "db", "inbound", "leases", "models", "outbound", "sql", "tickets"]
+__all__ = [
+    "accept",
+    "agents",
+    "clock",
+    "db",
+    "inbound",
+    "leases",
+    "models",
+    "outbound",
+    "sql",
+    "tickets",
+]
