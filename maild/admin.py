@@ -144,6 +144,62 @@ def _ticket_show(config: Config, args: Namespace) -> int:
     return 0
 
 
+def _sla_sweep(config: Config, args: Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from maild.daemon import build_pipeline
+    from maild.sweep import sweep
+
+    moment = None
+    if args.now:
+        try:
+            moment = datetime.fromisoformat(args.now)
+        except ValueError:
+            print(f"--now: {args.now!r} is not an ISO 8601 time", file=sys.stderr)
+            return 1
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+    result = sweep(build_pipeline(config), now=moment)
+    print(
+        f"first response overdue: {result.first_response}, resolution overdue: "
+        f"{result.resolution}, warnings: {result.warnings}"
+    )
+    return 0
+
+
+def _sla_explain(config: Config, args: Namespace) -> int:
+    from maild.org import Organisation
+    from maild.sla import StatusChange, explain
+    from store.clock import now
+    from store.tickets import status_history, ticket_by_number
+
+    ticket = ticket_by_number(args.number)
+    if ticket is None:
+        return _missing("ticket", args.number)
+    plan = Organisation(config).plans.get(ticket.sla or "")
+    if plan is None:
+        print(f"ticket {ticket.number} has no SLA plan ({ticket.sla or 'none set'})")
+        return 0
+    utc = _aware
+    lines = explain(
+        plan,
+        created=utc(ticket.created),
+        history=[StatusChange(utc(at), status) for at, status in status_history(ticket)],
+        first_response_at=utc(ticket.first_response_at) if ticket.first_response_at else None,
+        now=utc(now()),
+    )
+    print(f"ticket {ticket.number}, SLA plan {plan.name!r}")
+    for line in lines:
+        print(line)
+    return 0
+
+
+def _aware(moment):
+    from datetime import UTC
+
+    return moment.replace(tzinfo=UTC)
+
+
 def _missing(what: str, ident) -> int:
     print(f"no {what} {ident}", file=sys.stderr)
     return 1
@@ -158,6 +214,8 @@ _COMMANDS = {
     ("outbound", "retry"): _outbound_retry,
     ("ticket", "list"): _ticket_list,
     ("ticket", "show"): _ticket_show,
+    ("sla", "sweep"): _sla_sweep,
+    ("sla", "explain"): _sla_explain,
     ("agent", "add"): agents_admin.agent_add,
     ("agent", "list"): agents_admin.agent_list,
     ("agent", "show"): agents_admin.agent_show,

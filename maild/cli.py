@@ -53,6 +53,12 @@ def _parser():
     tlist.add_argument("--limit", type=int, default=50)
     tsub.add_parser("show", help="one ticket with its thread").add_argument("number")
 
+    sla = sub.add_parser("sla", help="service level: the sweep and how due times came about")
+    ssub = sla.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sweep = ssub.add_parser("sweep", help="mark overdue tickets and queue alerts now")
+    sweep.add_argument("--now", help="the moment to sweep at, ISO 8601 (default: now)")
+    ssub.add_parser("explain", help="how a ticket's due times were computed").add_argument("number")
+
     agent = sub.add_parser("agent", help="staff: addresses, departments, roles, sign-in")
     asub = agent.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = asub.add_parser("add", help="add an agent; the first address is the primary one")

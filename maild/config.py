@@ -103,6 +103,7 @@ class Processing:
     retry_delay: float = 5.0
     batch_size: int = 50
     workers: int = 1
+    sweep_interval: int = 60
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from maild.errors import ConfigError
 from maild.notices import Notices
 from maild.pipeline import Pipeline
 from maild.smtp import IntakeWriter, make_server
+from maild.sweep import sweep
 from maild.worker import run_worker
 from store import inbound, outbound
 from store.clock import now
@@ -110,9 +111,16 @@ class Daemon:
         jobs.every(2).seconds.do(_guarded, self.process_wake.set)
         jobs.every(2).seconds.do(_guarded, self.send_wake.set)
         jobs.every(10).seconds.do(_guarded, self.check_workers)
+        jobs.every(self.config.processing.sweep_interval).seconds.do(_guarded, self.sla_sweep)
         self.heartbeat()
         while not self.stop.wait(0.5):
             jobs.run_pending()
+
+    def sla_sweep(self) -> None:
+        result = sweep(self.pipeline)
+        if result.first_response or result.resolution or result.warnings:
+            log.info("SLA sweep: %s", result)
+            self.send_wake.set()
 
     def heartbeat(self) -> None:
         with transaction():

@@ -18,7 +18,13 @@ __all__ = ["MARKER", "NOTICES", "Notices", "Rendered"]
 
 MARKER = "-- Please reply above this line --"
 
-NOTICES = ("new_ticket_autoresponse", "new_message_autoresponse", "agent_response")
+NOTICES = (
+    "new_ticket_autoresponse",
+    "new_message_autoresponse",
+    "agent_response",
+    "overdue_alert",
+    "sla_warning",
+)
 _BLOCKS = ("subject", "text", "html")
 
 
@@ -83,7 +89,14 @@ def sample_context() -> dict[str, Any]:
     """Values shaped like the real ones, for checking templates without a database."""
     return {
         "helpdesk": {"name": "Example Support", "address": "support@example.com", "url": ""},
-        "ticket": {"number": "123456", "subject": "Printer on fire", "status": "open"},
+        "ticket": {
+            "number": "123456",
+            "subject": "Printer on fire",
+            "status": "open",
+            "department": "Support",
+            "priority": "high",
+        },
+        "breach": {"target": "resolution", "due": "2026-11-30 16:00 UTC", "plan": "standard"},
         "recipient": {"name": "Ada Lovelace", "email": "ada@example.org"},
         "message": {"text": "It is still burning."},
         "response": {"text": "Please unplug it.", "html": "<p>Please unplug it.</p>"},

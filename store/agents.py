@@ -30,6 +30,7 @@ __all__ = [
     "agent_departments",
     "agent_detail",
     "can_see",
+    "department_member_emails",
     "edit_agent",
     "list_agents",
     "permissions_for",
@@ -303,3 +304,14 @@ def _change_departments(
         raise AgentError(f"{primary!r} is not one of the agent's departments")
     AgentDepartment.delete().where(AgentDepartment.agent == agent.id).execute()
     _insert_departments(agent, departments, primary)
+
+
+def department_member_emails(department: str) -> list[str]:
+    """The primary address of every active agent in `department`, in the order they joined."""
+    rows = (
+        Agent.select()
+        .join(AgentDepartment)
+        .where((AgentDepartment.department == department) & Agent.active)
+        .order_by(AgentDepartment.id)
+    )
+    return [email for agent in rows if (email := primary_email(agent))]

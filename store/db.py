@@ -64,7 +64,11 @@ def _add_missing_columns(db: Database) -> None:
 
 
 # Each step takes the database from version N to N+1; append, never edit a released step.
-MIGRATIONS: list[Callable[[Database], None]] = [_create_tables, _add_missing_columns]
+MIGRATIONS: list[Callable[[Database], None]] = [
+    _create_tables,
+    _add_missing_columns,  # 2: agents, routing and SLA columns, status history
+    _add_missing_columns,  # 3: SLA breach bookkeeping
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -126,12 +126,21 @@ class Ticket(BaseModel):
     due = DateTimeField(null=True)  # resolution due (naive UTC), None when none or paused
     first_response_due = DateTimeField(null=True, index=True)
     first_response_at = DateTimeField(null=True)
+    # Breach bookkeeping for the SLA sweep: set in the transaction that queues the alert,
+    # cleared when the due times are recomputed, so each breach is announced exactly once.
     overdue = BooleanField(default=False)
+    first_response_breached = BooleanField(default=False)
+    warned = BooleanField(default=False)
     closed = DateTimeField(null=True)
 
     class Meta:
         table_name = "tickets"
-        indexes = ((("status", "due"), False),)
+        indexes = (
+            (("status", "due"), False),
+            (("overdue", "due"), False),
+            (("first_response_breached", "first_response_due"), False),
+            (("warned", "due"), False),
+        )
 
 
 class StatusChange(BaseModel):

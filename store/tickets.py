@@ -101,8 +101,18 @@ def status_history(ticket: Ticket) -> list[tuple[datetime, str]]:
 
 
 def set_due(ticket: Ticket, *, due: datetime | None, first_response_due: datetime | None) -> None:
+    """New due times start new breaches: the sweep may announce them again."""
     ticket.due, ticket.first_response_due = due, first_response_due
-    ticket.save(only=[Ticket.due, Ticket.first_response_due])
+    ticket.overdue = ticket.first_response_breached = ticket.warned = False
+    ticket.save(
+        only=[
+            Ticket.due,
+            Ticket.first_response_due,
+            Ticket.overdue,
+            Ticket.first_response_breached,
+            Ticket.warned,
+        ]
+    )
 
 
 def ticket_by_number(number: str) -> Ticket | None:

@@ -1,0 +1,154 @@
+"""The SLA sweep: announce each missed (or nearly missed) target exactly once.
+
+Run by the daemon's scheduler (every `[processing] sweep_interval` seconds) and by
+`maild sla sweep`. It reads only tickets that are due, through the (flag, due time)
+indexes, so its cost follows the number of due tickets, not of open ones. Each breach is
+claimed with a conditional UPDATE in the same transaction that queues the alert: two
+daemons sweeping together, or a sweep after hours of downtime, still send one alert per
+ticket and target, never one per missed minute. Alerts go to agents only — the assignee,
+else the team, else the department's members — and always to the department's manager.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from maild.pipeline import Pipeline
+from store import agents, tickets
+from store.clock import now as utcnow
+from store.db import transaction
+from store.models import Agent, Ticket
+
+__all__ = ["SweepResult", "sweep"]
+
+FINAL = ("resolved", "closed")
+CHUNK = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    first_response: int = 0
+    resolution: int = 0
+    warnings: int = 0
+
+
+def sweep(pipeline: Pipeline, *, now: datetime | None = None) -> SweepResult:
+    """Mark what is overdue at `now` (naive UTC; default: the clock) and queue the alerts."""
+    now = now or utcnow()
+    first = _breaches(pipeline, now, "first response", Ticket.first_response_breached,
+                      Ticket.first_response_due)  # fmt: skip
+    resolution = _breaches(pipeline, now, "resolution", Ticket.overdue, Ticket.due)
+    return SweepResult(first, resolution, _warnings(pipeline, now))
+
+
+def _breaches(pipeline: Pipeline, now: datetime, target: str, flag, due) -> int:
+    count = 0
+    while True:
+        ids = [
+            t.id
+            for t in Ticket.select(Ticket.id)
+            .where((flag == False) & (due <= now) & Ticket.status.not_in(FINAL))  # noqa: E712
+            .order_by(due)
+            .limit(CHUNK)
+        ]
+        with transaction():
+            for ticket_id in ids:
+                claimed = Ticket.update({flag: True}).where(
+                    (Ticket.id == ticket_id) & (flag == False)  # noqa: E712
+                )
+                if claimed.execute():
+                    _announce(pipeline, Ticket.get_by_id(ticket_id), target, "overdue_alert")
+                    count += 1
+        if len(ids) < CHUNK:
+            return count
+
+
+def _warnings(pipeline: Pipeline, now: datetime) -> int:
+    plans = {p.name: p for p in pipeline.config.slas if p.alerts and p.warning_minutes}
+    if not plans:
+        return 0
+    horizon = now + timedelta(minutes=max(p.warning_minutes for p in plans.values()))
+    candidates = (
+        Ticket.select()
+        .where(
+            (Ticket.warned == False)  # noqa: E712
+            & (Ticket.due > now)
+            & (Ticket.due <= horizon)
+            & Ticket.status.not_in(FINAL)
+            & Ticket.sla.in_(list(plans))
+        )
+        .order_by(Ticket.due)
+    )
+    count = 0
+    with transaction():
+        for ticket in candidates:
+            plan = plans[ticket.sla]
+            if ticket.due - now > timedelta(minutes=plan.warning_minutes):
+                continue
+            # Outside business hours a warning would only wake people: wait for opening time.
+            schedule = pipeline.org.plans[ticket.sla].schedule
+            if not schedule.is_open(now.replace(tzinfo=UTC)):
+                continue
+            claimed = Ticket.update(warned=True).where(
+                (Ticket.id == ticket.id) & (Ticket.warned == False)  # noqa: E712
+            )
+            if claimed.execute():
+                _announce(pipeline, ticket, "resolution", "sla_warning")
+                count += 1
+    return count
+
+
+def _announce(pipeline: Pipeline, ticket: Ticket, target: str, notice: str) -> None:
+    due = ticket.first_response_due if target == "first response" else ticket.due
+    due_text = f"{due:%Y-%m-%d %H:%M} UTC" if due else "-"
+    what = "missed" if notice == "overdue_alert" else "is close to"
+    plan = next((p for p in pipeline.config.slas if p.name == ticket.sla), None)
+    recipients = _recipients(pipeline, ticket)
+    note = f"SLA: {what} its {target} target (due {due_text})"
+    if plan is not None and not plan.alerts:
+        recipients = []
+        note += "; alerts are off for this plan"
+    elif not recipients:
+        note += "; nobody to alert (no assignee, team, department members or manager)"
+    else:
+        note += f"; alert sent to {', '.join(recipients)}"
+    tickets.add_entry(ticket, kind="event", text=note)
+    if not recipients:
+        return
+    pipeline.queue_notice(
+        notice,
+        ticket,
+        to=[("", address) for address in recipients],
+        parent=None,
+        auto_submitted="auto-generated",
+        extra={
+            "ticket": {
+                "number": ticket.number,
+                "subject": ticket.subject,
+                "status": ticket.status,
+                "department": ticket.department or "",
+                "priority": ticket.priority,
+            },
+            "breach": {"target": target, "due": due_text, "plan": ticket.sla or "-"},
+        },
+    )
+
+
+def _recipients(pipeline: Pipeline, ticket: Ticket) -> list[str]:
+    config = pipeline.config
+    chosen: list[str] = []
+    if ticket.assignee_id:
+        assignee = Agent.get_or_none(Agent.id == ticket.assignee_id)
+        if assignee is not None and assignee.active:
+            chosen.append(agents.primary_email(assignee))
+    if not chosen and ticket.team:
+        team = next((t for t in config.teams if t.name == ticket.team), None)
+        if team is not None:
+            chosen += [a for a in (team.lead, *team.members) if a]
+    if not chosen and ticket.department:
+        chosen += agents.department_member_emails(ticket.department)
+    department = next((d for d in config.departments if d.name == ticket.department), None)
+    if department is not None and department.manager:
+        chosen.append(department.manager)
+    return list(dict.fromkeys(a.lower() for a in chosen if a))

@@ -1,0 +1,128 @@
+"""The SLA sweep: after an outage every breached ticket is announced exactly once."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+
+from maild.delivery import Deliverer
+from maild.org import naive
+from maild.sweep import sweep
+from store import tickets as ticket_queries
+from store.models import Outbound, Ticket
+
+MANAGER = "boss@helpdesk.test"
+ORG = {
+    "schedule": [{"name": "office", "timezone": "Europe/Berlin",
+                  **{day: ["09:00-17:00"] for day in
+                     ("monday", "tuesday", "wednesday", "thursday", "friday")}}],
+    "sla": [
+        {"name": "fast", "schedule": "24x7", "resolution_hours": 2},
+        {"name": "office", "schedule": "office", "resolution_hours": 4, "warning_minutes": 30},
+        {"name": "slow", "schedule": "24x7", "resolution_hours": 48},
+        {"name": "quiet", "schedule": "24x7", "resolution_hours": 1, "alerts": False},
+    ],
+    "department": [{"name": "Support", "manager": MANAGER}],
+}  # fmt: skip
+MONDAY_9_BERLIN = datetime(2026, 11, 23, 8, 0)  # naive UTC, as the store keeps time
+OUTAGE_END = MONDAY_9_BERLIN + timedelta(hours=6)
+
+
+def make_ticket(pipeline, n: int, plan: str, created: datetime, status: str = "open"):
+    requester = ticket_queries.user_for(f"customer{n}@customer.test")
+    clock = pipeline.org.clock(plan, created=created, history=[(created, status)],
+                               first_response_at=None, now=created)  # fmt: skip
+    return ticket_queries.create_ticket(
+        number=f"{n:06d}", subject=f"Problem {n}", requester=requester, source="email",
+        status=status, created=created, department="Support", sla=plan,
+        due=naive(clock.resolution_due), first_response_due=naive(clock.first_response_due),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def pipeline(pipeline_for, db_url):
+    return pipeline_for(db_url, **ORG)
+
+
+def test_outage_then_one_alert_per_breached_ticket_and_none_on_the_next_sweep(pipeline, sink):
+    expected = set()
+    for n in range(1000):
+        kind = n % 5
+        if kind == 0:  # 24x7, 2 h: created over 5 hours; breached by the end of the outage
+            created = MONDAY_9_BERLIN + timedelta(minutes=n % 300)
+            make_ticket(pipeline, n, "fast", created)
+            if created + timedelta(hours=2) <= OUTAGE_END:
+                expected.add(f"{n:06d}")
+        elif kind == 1:  # office hours, 4 h: due 13:00 Berlin if opened at 9:00, 16:00 if at 12:00
+            created = MONDAY_9_BERLIN + timedelta(hours=3 * (n % 2))
+            make_ticket(pipeline, n, "office", created)
+            if n % 2 == 0:
+                expected.add(f"{n:06d}")
+        elif kind == 2:  # 48 h: not due yet
+            make_ticket(pipeline, n, "slow", MONDAY_9_BERLIN)
+        elif kind == 3:  # closed before it was due: never announced
+            make_ticket(pipeline, n, "fast", MONDAY_9_BERLIN, status="closed")
+        else:  # waiting on the customer: the clock is stopped
+            make_ticket(pipeline, n, "fast", MONDAY_9_BERLIN, status="pending")
+
+    result = sweep(pipeline, now=OUTAGE_END)
+    deliverer = Deliverer(pipeline.config)
+    while deliverer.deliver_due():
+        pass
+    deliverer.close()
+
+    assert result.resolution == len(expected) > 200
+    alerts = sink.wait_for(len(expected))
+    numbers = Counter(re.search(r"\[#(\d+)\]", m["Subject"]).group(1) for m in alerts)
+    assert set(numbers) == expected and set(numbers.values()) == {1}
+    assert all(m["Auto-Submitted"] == "auto-generated" for m in alerts)
+    assert {rcpt for _, rcpts, _ in sink.messages for rcpt in rcpts} == {MANAGER}
+
+    again = sweep(pipeline, now=OUTAGE_END + timedelta(minutes=1))
+    assert again.resolution == 0 and again.first_response == 0
+    assert Outbound.select().count() == len(expected)
+
+
+def test_plan_with_alerts_off_is_marked_without_mail(pipeline):
+    ticket = make_ticket(pipeline, 1, "quiet", MONDAY_9_BERLIN)
+    result = sweep(pipeline, now=MONDAY_9_BERLIN + timedelta(hours=2))
+
+    assert result.resolution == 1
+    assert Ticket.get_by_id(ticket.id).overdue
+    assert Outbound.select().count() == 0
+    event = ticket_queries.thread(ticket)[-1]
+    assert "alerts are off" in event.text
+
+
+def test_warning_comes_once_and_only_in_business_hours(pipeline):
+    # Opened Monday 16:00 Berlin: 4 business hours run out Tuesday 12:00 Berlin.
+    ticket = make_ticket(pipeline, 2, "office", MONDAY_9_BERLIN + timedelta(hours=7))
+    due = Ticket.get_by_id(ticket.id).due
+    assert due == datetime(2026, 11, 24, 11, 0)
+
+    assert sweep(pipeline, now=due - timedelta(minutes=45)).warnings == 0  # too early
+    assert sweep(pipeline, now=due - timedelta(minutes=20)).warnings == 1
+    assert sweep(pipeline, now=due - timedelta(minutes=10)).warnings == 0  # only once
+    (warning,) = Outbound.select()
+    assert warning.kind == "sla_warning"
+
+
+def test_warning_waits_for_opening_time(pipeline):
+    # Opened Monday 16:50 Berlin: due Tuesday 12:50; a 30-minute warning window never
+    # falls at night, but an early-morning sweep before 09:00 must stay quiet.
+    ticket = make_ticket(pipeline, 3, "office", datetime(2026, 11, 23, 15, 50))
+    due = Ticket.get_by_id(ticket.id).due
+    assert sweep(pipeline, now=datetime(2026, 11, 24, 7, 30)).warnings == 0  # 08:30 Berlin
+    assert due == datetime(2026, 11, 24, 11, 50)
+
+
+def test_reopening_starts_a_new_breach(pipeline):
+    ticket = make_ticket(pipeline, 4, "fast", MONDAY_9_BERLIN)
+    assert sweep(pipeline, now=MONDAY_9_BERLIN + timedelta(hours=3)).resolution == 1
+    ticket_queries.set_due(Ticket.get_by_id(ticket.id), due=MONDAY_9_BERLIN + timedelta(hours=4),
+                           first_response_due=None)  # fmt: skip
+
+    assert sweep(pipeline, now=MONDAY_9_BERLIN + timedelta(hours=5)).resolution == 1
