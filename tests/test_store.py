@@ -70,7 +70,11 @@ def test_a_version_1_database_is_migrated_forward(db_url):
     db = open_database(db_url)
     # Back to version 1: the columns and tables added since are not there yet.
     db.execute_sql("DROP TABLE status_changes")
-    for index in ("first_response_due", "first_response_breached_first_response_due", "overdue_due"):
+    for index in (
+        "first_response_due",
+        "first_response_breached_first_response_due",
+        "overdue_due",
+    ):
         db.execute_sql(f"DROP INDEX IF EXISTS ticket_{index}")
     for column in ("topic", "sla", "first_response_due", "overdue"):
         db.execute_sql(f"ALTER TABLE tickets DROP COLUMN {column}")
