@@ -126,3 +126,23 @@ def test_reopening_starts_a_new_breach(pipeline):
                            first_response_due=None)  # fmt: skip
 
     assert sweep(pipeline, now=MONDAY_9_BERLIN + timedelta(hours=5)).resolution == 1
+
+
+def test_sla_commands_sweep_at_a_given_time_and_explain(pipeline, sink):
+    from tests.helpers import run_maild
+
+    ticket = make_ticket(pipeline, 5, "office", MONDAY_9_BERLIN)
+    config_path = pipeline.config.path
+
+    explained = run_maild(config_path, "sla", "explain", ticket.number, text=True)
+    assert explained.returncode == 0, explained.stderr
+    assert "SLA plan 'office'" in explained.stdout
+    assert "Mon 2026-11-23 09:00" in explained.stdout
+
+    swept = run_maild(config_path, "sla", "sweep", "--now", "2026-11-23T14:00:00+00:00", text=True)
+    assert swept.returncode == 0, swept.stderr
+    assert "resolution overdue: 1" in swept.stdout
+    assert Ticket.get_by_id(ticket.id).overdue
+
+    bad = run_maild(config_path, "sla", "sweep", "--now", "yesterday", text=True)
+    assert bad.returncode == 1 and "ISO 8601" in bad.stderr
