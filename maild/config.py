@@ -95,6 +95,12 @@ class Notices:
     new_message_autoresponse: bool = False
     autoresponse_limit: int = 5
     autoresponse_window: int = 3600
+    new_ticket_alert: bool = True
+    new_message_alert: bool = True
+    assignment_alert: bool = True
+    transfer_alert: bool = True
+    overdue_alert: bool = True
+    sla_warning: bool = True
 
 
 @dataclass(frozen=True)

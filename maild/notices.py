@@ -24,6 +24,10 @@ NOTICES = (
     "agent_response",
     "overdue_alert",
     "sla_warning",
+    "new_ticket_alert",
+    "new_message_alert",
+    "assignment_alert",
+    "transfer_alert",
 )
 _BLOCKS = ("subject", "text", "html")
 
@@ -98,7 +102,9 @@ def sample_context() -> dict[str, Any]:
         },
         "breach": {"target": "resolution", "due": "2026-11-30 16:00 UTC", "plan": "standard"},
         "recipient": {"name": "Ada Lovelace", "email": "ada@example.org"},
-        "message": {"text": "It is still burning."},
+        "message": {"text": "It is still burning.", "from": "Ada Lovelace <ada@example.org>"},
+        "assignment": {"how": "round-robin"},
+        "transfer": {"from": "Support"},
         "response": {"text": "Please unplug it.", "html": "<p>Please unplug it.</p>"},
         "agent": {"name": "Grace Hopper"},
         "token": "[#123456]",

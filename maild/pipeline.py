@@ -17,18 +17,20 @@ import re
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from maild import assign
 from maild.classify import Classification, Identity, Kind, bounce_references, classify
-from maild.compose import Envelope, compose
 from maild.config import Config
 from maild.errors import MaildError
 from maild.notices import Notices
+from maild.notify import Notifier
 from maild.org import Organisation, naive
 from maild.parse import ParsedMessage, parse
 from maild.quotes import strip_reply
+from maild.recipients import agents_to_alert, department_members
 from maild.sanitize import sanitize_html
 from maild.threader import choose, clues
-from maild.tokens import Signer, new_ticket_number, subject_token
-from store import outbound, tickets
+from maild.tokens import Signer, new_ticket_number
+from store import agents, assignment, outbound, tickets
 from store.clock import now
 from store.models import Inbound, Ticket, User
 
@@ -58,7 +60,6 @@ class Outcome:
 class Pipeline:
     def __init__(self, config: Config, *, secret: bytes, notices: Notices) -> None:
         self.config = config
-        self.notices = notices
         self.signer = Signer(secret, config.domain)
         self.loop_token = self.signer.loop_token()
         self.identity = Identity(
@@ -68,6 +69,7 @@ class Pipeline:
         )
         self.our_locals = frozenset(a.partition("@")[0] for a in config.our_addresses)
         self.org = Organisation(config)
+        self.notifier = Notifier(config, signer=self.signer, notices=notices)
 
     def process(self, row: Inbound, msg: ParsedMessage | None = None) -> Outcome:
         """Turn `row` into its effects; `msg` is `parse(row.raw)` when the caller has it."""
@@ -117,6 +119,7 @@ class Pipeline:
             first_response_due=naive(clock.first_response_due) if clock else None,
         )
         tickets.add_entry(ticket, kind="event", text="Routing: " + "; ".join(routing.reasons))
+        self._staff(ticket, routing, msg, user)
         for _, address in msg.cc:
             if address and address not in self.config.our_addresses:
                 tickets.add_collaborator(ticket, tickets.user_for(address))
@@ -131,6 +134,7 @@ class Pipeline:
         reopen = "open" if ticket.status in ("resolved", "closed") else None
         if tickets.touch(ticket, status=reopen):
             self._rewind_clock(ticket)
+        self._alert_follow_up(ticket, msg, user)
         note = ""
         if self.config.notices.new_message_autoresponse:
             note = self._autorespond("new_message_autoresponse", ticket, msg, user, verdict)
@@ -149,6 +153,34 @@ class Pipeline:
         return Outcome("done", f"bounce recorded ({verdict.reason})", ticket)
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _staff(self, ticket: Ticket, routing, msg: ParsedMessage, user: User) -> None:
+        """Assign the new ticket if the organisation says so, and tell the agents."""
+        agent, how = assign.choose(routing)
+        if agent is not None:
+            assignment.assign(ticket, agent)
+            address = agents.primary_email(agent)
+            tickets.add_entry(ticket, kind="event", text=f"Assigned to {address}: {how}")
+            self.notifier.alert("assignment_alert", ticket, to=[address],
+                                extra={"assignment": {"how": how}})  # fmt: skip
+        elif how:
+            tickets.add_entry(ticket, kind="event", text=f"Not assigned: {how}")
+        department = self._department(ticket.department)
+        if department is not None and department.new_ticket_alert:
+            members = department_members(self.config, ticket.department)
+            self.notifier.alert("new_ticket_alert", ticket, to=members,
+                                extra={"message": _message_facts(msg, user)})  # fmt: skip
+
+    def _alert_follow_up(self, ticket: Ticket, msg: ParsedMessage, user: User) -> None:
+        department = self._department(ticket.department)
+        if department is not None and not department.new_message_alert:
+            return
+        recipients = agents_to_alert(self.config, ticket, with_manager=False)
+        self.notifier.alert("new_message_alert", ticket, to=recipients,
+                            extra={"message": _message_facts(msg, user)})  # fmt: skip
+
+    def _department(self, name: str | None):
+        return next((d for d in self.config.departments if d.name == name), None)
 
     def _rewind_clock(self, ticket: Ticket) -> None:
         """Recompute the SLA due times after a status change (a reopen)."""
@@ -243,7 +275,7 @@ class Pipeline:
         since = now() - timedelta(seconds=limits.autoresponse_window)
         if outbound.count_recent(user.email, since) >= limits.autoresponse_limit:
             return f"; not answered (more than {limits.autoresponse_limit} autoresponses)"
-        self.queue_notice(
+        self.notifier.queue(
             notice,
             ticket,
             to=[(user.name, user.email)],
@@ -254,61 +286,10 @@ class Pipeline:
         )
         return "; autoresponse queued"
 
-    def queue_notice(
-        self,
-        notice: str,
-        ticket: Ticket,
-        *,
-        to,
-        parent: ParsedMessage | None,
-        auto_submitted: str = "",
-        rate_key: str = "",
-        cc=(),
-        extra=None,
-    ) -> None:
-        """Render `notice` about `ticket` and queue it for delivery in this transaction."""
-        number = ticket.number
-        helpdesk = self.config.helpdesk
-        token = subject_token(self.config.tickets.token, number)
-        context = {
-            "helpdesk": {"name": helpdesk.name, "address": helpdesk.address, "url": helpdesk.url},
-            "ticket": {"number": number, "subject": ticket.subject, "status": ticket.status},
-            "recipient": {"name": to[0][0], "email": to[0][1]},
-            "token": token,
-            **(extra or {}),
-        }
-        rendered = self.notices.render(notice, context)
-        if token not in rendered.subject:
-            rendered = type(rendered)(f"{token} {rendered.subject}", rendered.text, rendered.html)
-        message_id = self.signer.message_id(number)
-        references = (*parent.references, parent.message_id) if parent else ()
-        envelope = Envelope(
-            sender_name=helpdesk.name,
-            sender=helpdesk.address,
-            to=to,
-            cc=cc,
-            message_id=message_id,
-            loop_token=self.loop_token,
-            reply_to=self._reply_address(number),
-            in_reply_to=parent.message_id if parent else "",
-            references=tuple(m for m in references if m),
-            auto_submitted=auto_submitted,
-        )
-        outbound.enqueue(
-            kind=notice,
-            mail_from=helpdesk.address,
-            recipients=envelope.recipients,
-            message_id=message_id,
-            raw=compose(envelope, rendered),
-            ticket=ticket,
-            rate_key=rate_key,
-        )
-        tickets.add_message_ref(message_id, direction="out", ticket=ticket)
 
-    def _reply_address(self, number: str) -> str:
-        if not self.config.helpdesk.plus_addressing:
-            return ""
-        return self.signer.reply_address(self.config.helpdesk.address, number)
+def _message_facts(msg: ParsedMessage, user: User) -> dict:
+    sender = f"{user.name} <{user.email}>" if user.name else user.email
+    return {"from": sender, "text": msg.text}
 
 
 def _content_hash(msg: ParsedMessage) -> str:

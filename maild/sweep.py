@@ -5,8 +5,8 @@ Run by the daemon's scheduler (every `[processing] sweep_interval` seconds) and 
 indexes, so its cost follows the number of due tickets, not of open ones. Each breach is
 claimed with a conditional UPDATE in the same transaction that queues the alert: two
 daemons sweeping together, or a sweep after hours of downtime, still send one alert per
-ticket and target, never one per missed minute. Alerts go to agents only — the assignee,
-else the team, else the department's members — and always to the department's manager.
+ticket and target, never one per missed minute. Alerts go to agents only (see
+`maild.recipients`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from maild.pipeline import Pipeline
-from store import agents, tickets
+from store import tickets
 from store.clock import now as utcnow
 from store.db import transaction
-from store.models import Agent, Ticket
+from store.models import Ticket
 
 __all__ = ["SweepResult", "sweep"]
 
@@ -104,51 +104,14 @@ def _announce(pipeline: Pipeline, ticket: Ticket, target: str, notice: str) -> N
     due_text = f"{due:%Y-%m-%d %H:%M} UTC" if due else "-"
     what = "missed" if notice == "overdue_alert" else "is close to"
     plan = next((p for p in pipeline.config.slas if p.name == ticket.sla), None)
-    recipients = _recipients(pipeline, ticket)
     note = f"SLA: {what} its {target} target (due {due_text})"
     if plan is not None and not plan.alerts:
-        recipients = []
-        note += "; alerts are off for this plan"
-    elif not recipients:
-        note += "; nobody to alert (no assignee, team, department members or manager)"
-    else:
-        note += f"; alert sent to {', '.join(recipients)}"
-    tickets.add_entry(ticket, kind="event", text=note)
-    if not recipients:
+        tickets.add_entry(ticket, kind="event", text=f"{note}; alerts are off for this plan")
         return
-    pipeline.queue_notice(
-        notice,
-        ticket,
-        to=[("", address) for address in recipients],
-        parent=None,
-        auto_submitted="auto-generated",
-        extra={
-            "ticket": {
-                "number": ticket.number,
-                "subject": ticket.subject,
-                "status": ticket.status,
-                "department": ticket.department or "",
-                "priority": ticket.priority,
-            },
-            "breach": {"target": target, "due": due_text, "plan": ticket.sla or "-"},
-        },
-    )
-
-
-def _recipients(pipeline: Pipeline, ticket: Ticket) -> list[str]:
-    config = pipeline.config
-    chosen: list[str] = []
-    if ticket.assignee_id:
-        assignee = Agent.get_or_none(Agent.id == ticket.assignee_id)
-        if assignee is not None and assignee.active:
-            chosen.append(agents.primary_email(assignee))
-    if not chosen and ticket.team:
-        team = next((t for t in config.teams if t.name == ticket.team), None)
-        if team is not None:
-            chosen += [a for a in (team.lead, *team.members) if a]
-    if not chosen and ticket.department:
-        chosen += agents.department_member_emails(ticket.department)
-    department = next((d for d in config.departments if d.name == ticket.department), None)
-    if department is not None and department.manager:
-        chosen.append(department.manager)
-    return list(dict.fromkeys(a.lower() for a in chosen if a))
+    breach = {"target": target, "due": due_text, "plan": ticket.sla or "-"}
+    sent = pipeline.notifier.alert(notice, ticket, extra={"breach": breach})
+    if sent:
+        note += f"; alert sent to {', '.join(sent)}"
+    else:
+        note += "; nobody to alert (no assignee, team, department members or manager)"
+    tickets.add_entry(ticket, kind="event", text=note)

@@ -94,6 +94,8 @@ def pipeline_for(config_for):
         from store.db import open_database, signing_secret
 
         config = config_for(db_url, **sections)
+        for db in opened:  # a second pipeline in one test replaces the first one's database
+            db.close()
         opened.append(open_database(config.store.url))
         return Pipeline(config, secret=signing_secret(), notices=Notices(config.paths.templates))
 

@@ -308,7 +308,7 @@ def test_failing_message_is_retried_then_quarantined_then_replayable(
     assert Ticket.select().count() == 0  # everything of the failed tries was rolled back
 
     broken.write_text(good)
-    pipeline.notices = type(pipeline.notices)(templates)
+    pipeline.notifier.notices = type(pipeline.notifier.notices)(templates)
     assert requeue(row.id)
     while process_batch(pipeline):
         pass

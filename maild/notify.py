@@ -1,0 +1,125 @@
+"""Queuing notices: render a template about a ticket, compose the message, queue it.
+
+Everything a notice carries is decided here once: our signed Message-ID, threading
+headers, the ticket token in the subject, Reply-To with the signed reply address, and
+`Auto-Submitted` (auto-replied for autoresponses, auto-generated for agent alerts). The
+message is queued in the caller's transaction, so it exists exactly when the change that
+caused it does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from maild.compose import Envelope, compose
+from maild.config import Config
+from maild.notices import Notices
+from maild.parse import ParsedMessage
+from maild.recipients import agents_to_alert
+from maild.tokens import Signer, subject_token
+from store import outbound, tickets
+from store.models import Ticket
+
+__all__ = ["Notifier"]
+
+
+class Notifier:
+    def __init__(self, config: Config, *, signer: Signer, notices: Notices) -> None:
+        self.config = config
+        self.signer = signer
+        self.notices = notices
+        self.loop_token = signer.loop_token()
+
+    def queue(
+        self,
+        notice: str,
+        ticket: Ticket,
+        *,
+        to: Sequence[tuple[str, str]],
+        parent: ParsedMessage | None,
+        auto_submitted: str = "",
+        rate_key: str = "",
+        cc: Sequence[tuple[str, str]] = (),
+        extra: dict | None = None,
+    ) -> None:
+        """Render `notice` about `ticket` and queue it for delivery in this transaction."""
+        number = ticket.number
+        helpdesk = self.config.helpdesk
+        token = subject_token(self.config.tickets.token, number)
+        context = {
+            "helpdesk": {"name": helpdesk.name, "address": helpdesk.address, "url": helpdesk.url},
+            "ticket": _ticket_facts(ticket),
+            "recipient": {"name": to[0][0], "email": to[0][1]},
+            "token": token,
+            **(extra or {}),
+        }
+        rendered = self.notices.render(notice, context)
+        if token not in rendered.subject:
+            rendered = type(rendered)(f"{token} {rendered.subject}", rendered.text, rendered.html)
+        message_id = self.signer.message_id(number)
+        references = (*parent.references, parent.message_id) if parent else ()
+        envelope = Envelope(
+            sender_name=helpdesk.name,
+            sender=helpdesk.address,
+            to=to,
+            cc=cc,
+            message_id=message_id,
+            loop_token=self.loop_token,
+            reply_to=self._reply_address(number),
+            in_reply_to=parent.message_id if parent else "",
+            references=tuple(m for m in references if m),
+            auto_submitted=auto_submitted,
+        )
+        outbound.enqueue(
+            kind=notice,
+            mail_from=helpdesk.address,
+            recipients=envelope.recipients,
+            message_id=message_id,
+            raw=compose(envelope, rendered),
+            ticket=ticket,
+            rate_key=rate_key,
+        )
+        tickets.add_message_ref(message_id, direction="out", ticket=ticket)
+
+    def alert(
+        self,
+        notice: str,
+        ticket: Ticket,
+        *,
+        to: Sequence[str] | None = None,
+        parent: ParsedMessage | None = None,
+        extra: dict | None = None,
+    ) -> list[str]:
+        """Queue an agent alert (if `[notices] <notice>` is on); the addresses it went to.
+
+        Without `to`, it goes to the ticket's assignee, else team, else department members,
+        and the department's manager. Alerts carry only this ticket's own facts.
+        """
+        if not getattr(self.config.notices, notice, True):
+            return []
+        recipients = list(to) if to is not None else agents_to_alert(self.config, ticket)
+        if recipients:
+            self.queue(
+                notice,
+                ticket,
+                to=[("", address) for address in recipients],
+                parent=parent,
+                auto_submitted="auto-generated",
+                extra=extra,
+            )
+        return recipients
+
+    def _reply_address(self, number: str) -> str:
+        if not self.config.helpdesk.plus_addressing:
+            return ""
+        return self.signer.reply_address(self.config.helpdesk.address, number)
+
+
+def _ticket_facts(ticket: Ticket) -> dict:
+    return {
+        "number": ticket.number,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "department": ticket.department or "",
+        "priority": ticket.priority,
+    }
