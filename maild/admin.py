@@ -1,4 +1,5 @@
-"""The admin subcommands: check, quarantine, outbound, ticket, agent (in `maild.agents_admin`).
+"""The admin subcommands: check, quarantine, outbound, ticket, agent (in `maild.agents_admin`),
+user and org (in `maild.users_admin`).
 
 Each prints plain text for a person at a terminal and returns the exit status.
 """
@@ -10,7 +11,7 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
-from maild import agents_admin
+from maild import agents_admin, users_admin
 from maild.config import Config
 
 __all__ = ["check", "dispatch"]
@@ -224,4 +225,13 @@ _COMMANDS = {
     ("agent", "enable"): agents_admin.agent_enable,
     ("agent", "set-password"): agents_admin.agent_set_password,
     ("agent", "reset-mfa"): agents_admin.agent_reset_mfa,
+    ("user", "add"): users_admin.user_add,
+    ("user", "list"): users_admin.user_list,
+    ("user", "show"): users_admin.user_show,
+    ("user", "merge"): users_admin.user_merge,
+    ("user", "set-org"): users_admin.user_set_org,
+    ("org", "add"): users_admin.org_add,
+    ("org", "list"): users_admin.org_list,
+    ("org", "show"): users_admin.org_show,
+    ("org", "edit"): users_admin.org_edit,
 }

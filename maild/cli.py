@@ -85,7 +85,46 @@ def _parser():
     edit.add_argument("--department", action="append", default=[], metavar="DEPT=ROLE",
                       help="replaces the departments: give every one (repeatable)")  # fmt: skip
     edit.add_argument("--primary", metavar="DEPT", help="the primary department")
+    _user_and_org_parsers(sub)
     return parser
+
+
+def _user_and_org_parsers(sub) -> None:
+    user = sub.add_parser("user", help="customers: add, list, show, merge, set organisation")
+    usub = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = usub.add_parser("add", help="add a user (mail adds them on its own, too)")
+    add.add_argument("email", metavar="EMAIL")
+    add.add_argument("--name", help="display name")
+    add.add_argument("--org", metavar="ORG", help="default: the one owning the address's domain")
+    usub.add_parser("list", help="every user, one a line").add_argument("--org", metavar="ORG")
+    show = usub.add_parser("show", help="one user: organisation, tickets")
+    show.add_argument("email", metavar="EMAIL")
+    merge = usub.add_parser("merge", help="move a user's tickets to another; delete the first")
+    merge.add_argument("from_email", metavar="FROM_EMAIL")
+    merge.add_argument("into_email", metavar="INTO_EMAIL")
+    set_org = usub.add_parser("set-org", help="put a user in an organisation, or in none")
+    set_org.add_argument("email", metavar="EMAIL")
+    set_org.add_argument("org", metavar="ORG", nargs="?")
+    set_org.add_argument("--none", action="store_true", help="in no organisation")
+    set_org.add_argument("--primary", action="store_true", help="as a primary contact")
+
+    sharing = {"choices": ("off", "primary", "all"), "help": "who sees members' tickets"}
+    org = sub.add_parser("org", help="customer organisations: domains, members, sharing")
+    osub = org.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = osub.add_parser("add", help="add an organisation")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--domain", action="append", default=[], metavar="D",
+                     help="new senders from D (or a subdomain) join (repeatable)")  # fmt: skip
+    add.add_argument("--sharing", default="off", **sharing)
+    osub.add_parser("list", help="every organisation, one a line")
+    show = osub.add_parser("show", help="domains, sharing and members")
+    show.add_argument("name", metavar="NAME")
+    edit = osub.add_parser("edit", help="change domains, sharing or name")
+    edit.add_argument("name", metavar="NAME")
+    edit.add_argument("--add-domain", action="append", default=[], metavar="D")
+    edit.add_argument("--remove-domain", action="append", default=[], metavar="D")
+    edit.add_argument("--sharing", **sharing)
+    edit.add_argument("--rename", metavar="NEW")
 
 
 def _pipe_arguments(argv: list[str]) -> tuple[str, str | None, list[str]] | None:

@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from peewee import Database, PostgresqlDatabase, SqliteDatabase
+from peewee import SQL, Database, Field, PostgresqlDatabase, SqliteDatabase
 
 from store.models import MODELS, Meta, database
 
@@ -59,8 +59,36 @@ def _add_missing_columns(db: Database) -> None:
         existing = {column.name for column in db.get_columns(table)}
         for field in model._meta.sorted_fields:
             if field.column_name not in existing:
-                migrate(migrator.add_column(table, field.column_name, field))
+                migrate(_add_column(migrator, table, field))
     db.create_tables(MODELS)  # new tables, and indexes of new columns (IF NOT EXISTS)
+
+
+def _add_column(migrator, table: str, field: Field):
+    """Add `field` to `table` in place, without rebuilding the table.
+
+    peewee adds a NOT NULL column as a nullable one and then, on SQLite, rebuilds the table
+    to make it NOT NULL: its DROP TABLE (foreign keys are on) fails on a RESTRICT reference
+    and cascades deletes into child tables. A constant default written into the column's
+    DDL lets both SQLite and PostgreSQL add the column NOT NULL in one ALTER TABLE.
+    """
+    field = field.clone()
+    # The column's indexes come from `create_tables`, named as in a fresh database.
+    field.index = field.unique = False
+    literal = None if callable(field.default) else _sql_literal(field.db_value(field.default))
+    if field.null or literal is None:
+        return migrator.add_column(table, field.column_name, field)
+    field.constraints = [*(field.constraints or ()), SQL(f"DEFAULT {literal}")]
+    return migrator.add_column(table, field.column_name, field, allow_not_null=True)
+
+
+def _sql_literal(value) -> str | None:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return None
 
 
 # Each step takes the database from version N to N+1; append, never edit a released step.
@@ -68,6 +96,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     _create_tables,
     _add_missing_columns,  # 2: agents, routing and SLA columns, status history
     _add_missing_columns,  # 3: SLA breach bookkeeping
+    _add_missing_columns,  # 4: organisations, their domains; users' organisation and primary flag
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -34,6 +34,8 @@ __all__ = [
     "Inbound",
     "MessageRef",
     "Meta",
+    "Organisation",
+    "OrganisationDomain",
     "Outbound",
     "StatusChange",
     "Ticket",
@@ -59,11 +61,37 @@ class Meta(BaseModel):
         table_name = "meta"
 
 
+class Organisation(BaseModel):
+    """A customer organisation. `sharing` says who among its members sees each other's
+    tickets: "off" (nobody), "primary" (primary contacts see all), "all" (every member)."""
+
+    id = BigAutoField()
+    name = CharField(max_length=200, unique=True)
+    sharing = CharField(max_length=16, default="off")
+    created = DateTimeField(default=now)
+
+    class Meta:
+        table_name = "organisations"
+
+
+class OrganisationDomain(BaseModel):
+    """A mail domain (lower-case) whose new senders join the organisation automatically."""
+
+    id = BigAutoField()
+    organisation = ForeignKeyField(Organisation, backref="domains", on_delete="CASCADE")
+    domain = CharField(max_length=253, unique=True)
+
+    class Meta:
+        table_name = "organisation_domains"
+
+
 class User(BaseModel):
     id = BigAutoField()
     email = CharField(max_length=320, unique=True)
     name = CharField(max_length=200, default="")
     created = DateTimeField(default=now)
+    organisation = ForeignKeyField(Organisation, null=True, on_delete="SET NULL")
+    primary_contact = BooleanField(default=False)
 
     class Meta:
         table_name = "users"
@@ -282,6 +310,8 @@ class Outbound(BaseModel):
 
 MODELS = (
     Meta,
+    Organisation,
+    OrganisationDomain,
     User,
     Agent,
     AgentAddress,

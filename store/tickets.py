@@ -20,6 +20,8 @@ from store.models import (
     Ticket,
     User,
 )
+from store.organisations import organisation_id_for_address
+from store.users import better_name
 
 __all__ = [
     "add_attachment",
@@ -44,22 +46,35 @@ __all__ = [
 
 
 def user_for(email: str, name: str = "") -> User:
-    """The user with this address, created on first sight; a better name replaces none."""
+    """The user with this address, created on first sight.
+
+    A new user joins the organisation owning their address's domain or a parent domain
+    (one indexed lookup, on creation only). A real display name replaces none, the
+    address or its local part; it never overwrites another real name.
+    """
     email = email.lower()
     name = name[:200]
     row = User._meta.database.execute_sql(
-        _sql("SELECT id, name FROM users WHERE email = ?"), [email]
+        _sql("SELECT id, name, organisation_id, primary_contact FROM users WHERE email = ?"),
+        [email],
     ).fetchone()
     if row is None:
-        user_id = sql.insert(User, {"email": email, "name": name}, ignore_conflict=True)
+        values = {"email": email, "name": name, "organisation": organisation_id_for_address(email)}
+        user_id = sql.insert(User, values, ignore_conflict=True)
         if user_id is None:  # another worker created them a moment ago
             return User.get(User.email == email)
-        return User(id=user_id, email=email, name=name)
-    user_id, known_name = row
-    if name and not known_name:
+        return User(id=user_id, **values)
+    user_id, known_name, organisation_id, primary = row
+    if better_name(name, known_name, email):
         User.update(name=name).where(User.id == user_id).execute()
         known_name = name
-    return User(id=user_id, email=email, name=known_name)
+    return User(
+        id=user_id,
+        email=email,
+        name=known_name,
+        organisation=organisation_id,
+        primary_contact=bool(primary),
+    )
 
 
 def number_taken(number: str) -> bool:
