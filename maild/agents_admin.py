@@ -14,13 +14,13 @@ logged.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from argparse import Namespace
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from maild.config import Config
+from maild.refusals import Command, Refused, refusing
 
 __all__ = [
     "MIN_PASSWORD_LENGTH",
@@ -39,27 +39,11 @@ __all__ = [
 
 MIN_PASSWORD_LENGTH = 10
 
-Command = Callable[[Config, Namespace], int]
-
-
-class _Refused(ValueError):
-    """A command's input was wrong; the message is the one line the operator sees."""
-
 
 def _command(handler: Command) -> Command:
-    """Turn a refusal (ours or the store's) into one line on standard error and exit 1."""
+    from store.agents import AgentError
 
-    @functools.wraps(handler)
-    def run(config: Config, args: Namespace) -> int:
-        from store.agents import AgentError
-
-        try:
-            return handler(config, args)
-        except (_Refused, AgentError) as exc:
-            print(f"maild agent {args.action}: {exc}", file=sys.stderr)
-            return 1
-
-    return run
+    return refusing(AgentError)(handler)
 
 
 def password_hasher():
@@ -144,7 +128,7 @@ def agent_edit(config: Config, args: Namespace) -> int:
         _check_declared(config, departments)
     changes = (args.name, args.add_email, args.remove_email, departments, args.primary)
     if all(c is None or c == [] for c in changes):
-        raise _Refused("nothing to change: give --name, --add-email, --remove-email, "
+        raise Refused("nothing to change: give --name, --add-email, --remove-email, "
                        "--department or --primary")  # fmt: skip
     edit_agent(
         agent,
@@ -175,7 +159,7 @@ def agent_set_password(config: Config, args: Namespace) -> int:
     agent = _find(args.email)
     password = _read_password()
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise _Refused(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise Refused(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
     set_password_hash(agent, password_hasher().hash(password))
     print(f"password set for agent {agent.id} ({args.email.lower()})")
     return 0
@@ -196,7 +180,7 @@ def _find(email: str):
 
     agent = agent_by_email(email)
     if agent is None:
-        raise _Refused(f"no agent has the address {email}")
+        raise Refused(f"no agent has the address {email}")
     return agent
 
 
@@ -215,9 +199,9 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
     for value in values:
         department, sep, role = (part.strip() for part in value.partition("="))
         if not sep or not department or not role:
-            raise _Refused(f"{option} takes DEPT=ROLE, got {value!r}")
+            raise Refused(f"{option} takes DEPT=ROLE, got {value!r}")
         if department in pairs:
-            raise _Refused(f"department {department!r} is given twice")
+            raise Refused(f"department {department!r} is given twice")
         pairs[department] = role
     return pairs
 
@@ -227,10 +211,10 @@ def _check_declared(config: Config, departments: Mapping[str, str]) -> None:
     known_roles = {r.name for r in config.roles}
     for department, role in departments.items():
         if department not in known_departments:
-            raise _Refused(f"department {department!r} is not declared in {config.path} "
+            raise Refused(f"department {department!r} is not declared in {config.path} "
                            "(add a [[department]])")  # fmt: skip
         if role not in known_roles:
-            raise _Refused(f"role {role!r} is not declared in {config.path} (add a [[role]])")
+            raise Refused(f"role {role!r} is not declared in {config.path} (add a [[role]])")
 
 
 def _read_password() -> str:
@@ -238,11 +222,11 @@ def _read_password() -> str:
     import getpass
 
     if sys.stdin is None:
-        raise _Refused("no password: standard input is closed")
+        raise Refused("no password: standard input is closed")
     if sys.stdin.isatty():
         password = getpass.getpass("New password: ")
         if getpass.getpass("Repeat it: ") != password:
-            raise _Refused("the two passwords differ")
+            raise Refused("the two passwords differ")
         return password
     # Bytes, decoded strictly: the text layer may smuggle undecodable bytes through.
     line = sys.stdin.buffer.readline().removesuffix(b"\n").removesuffix(b"\r")
@@ -250,4 +234,4 @@ def _read_password() -> str:
         return line.decode("utf-8")
     except UnicodeDecodeError:
         # The exception's text would quote the password's bytes.
-        raise _Refused("the password on standard input is not valid UTF-8") from None
+        raise Refused("the password on standard input is not valid UTF-8") from None

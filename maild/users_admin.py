@@ -9,12 +9,10 @@ line on success (`show` and `list` print a few), or one line on standard error a
 
 from __future__ import annotations
 
-import functools
-import sys
 from argparse import Namespace
-from collections.abc import Callable
 
 from maild.config import Config
+from maild.refusals import Command, Refused, refusing
 
 __all__ = [
     "org_add",
@@ -28,7 +26,6 @@ __all__ = [
     "user_show",
 ]
 
-Command = Callable[[Config, Namespace], int]
 
 SHARING_MEANS = {
     "off": "members see only their own tickets",
@@ -37,24 +34,10 @@ SHARING_MEANS = {
 }
 
 
-class _Refused(ValueError):
-    """A command's input was wrong; the message is the one line the operator sees."""
-
-
 def _command(handler: Command) -> Command:
-    """Turn a refusal (ours or the store's) into one line on standard error and exit 1."""
+    from store.organisations import DirectoryError
 
-    @functools.wraps(handler)
-    def run(config: Config, args: Namespace) -> int:
-        from store.organisations import DirectoryError
-
-        try:
-            return handler(config, args)
-        except (_Refused, DirectoryError) as exc:
-            print(f"maild {args.command} {args.action}: {exc}", file=sys.stderr)
-            return 1
-
-    return run
+    return refusing(DirectoryError)(handler)
 
 
 # -- users -------------------------------------------------------------------------------
@@ -121,9 +104,9 @@ def user_set_org(config: Config, args: Namespace) -> int:
     from store.users import set_organisation
 
     if (args.org is None) == (not args.none):
-        raise _Refused("give an organisation or --none")
+        raise Refused("give an organisation or --none")
     if args.none and args.primary:
-        raise _Refused("--primary needs an organisation")
+        raise Refused("--primary needs an organisation")
     user = _user(args.email)
     organisation = None if args.none else _organisation(args.org)
     set_organisation(user, organisation, primary=args.primary)
@@ -185,7 +168,7 @@ def org_edit(config: Config, args: Namespace) -> int:
 
     organisation = _organisation(args.name)
     if not (args.add_domain or args.remove_domain or args.sharing or args.rename):
-        raise _Refused("nothing to change: give --add-domain, --remove-domain, --sharing "
+        raise Refused("nothing to change: give --add-domain, --remove-domain, --sharing "
                        "or --rename")  # fmt: skip
     old_name = organisation.name
     edit_organisation(
@@ -208,7 +191,7 @@ def _user(email: str):
 
     user = user_by_email(email)
     if user is None:
-        raise _Refused(f"no user has the address {email.strip().lower()}")
+        raise Refused(f"no user has the address {email.strip().lower()}")
     return user
 
 
@@ -217,7 +200,7 @@ def _organisation(name: str):
 
     organisation = organisation_by_name(name)
     if organisation is None:
-        raise _Refused(f"no organisation is named {name!r}")
+        raise Refused(f"no organisation is named {name!r}")
     return organisation
 
 
