@@ -14,18 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from peewee import fn
-
 from store import leases, sql
 from store.clock import now
 from store.db import is_postgresql, transaction
-from store.models import Inbound, database
+from store.models import Inbound
 
 __all__ = [
     "NewInbound",
     "add_inbound",
     "claim_pending",
-    "count_by_state",
     "finish",
     "inbound_by_id",
     "list_by_state",
@@ -111,10 +108,8 @@ def still_pending(row_id: int) -> bool:
     Another worker may have finished it after our lease ran out; on PostgreSQL the lock
     makes a second worker wait here until the first commits, then see it is done.
     """
-    statement = "SELECT state FROM inbound WHERE id = ?"
-    if is_postgresql():
-        statement = statement.replace("?", "%s") + " FOR UPDATE"
-    found = database.execute_sql(statement, [row_id]).fetchone()
+    lock = " FOR UPDATE" if is_postgresql() else ""
+    found = sql.execute("SELECT state FROM inbound WHERE id = ?" + lock, [row_id]).fetchone()
     return found is not None and found[0] == "pending"
 
 
@@ -123,9 +118,7 @@ def finish(row_id: int, *, state: str, outcome: str, message_id: str, ticket_id:
         "UPDATE inbound SET state = ?, outcome = ?, message_id = ?, ticket_id = ?, "
         "last_error = '', lease_owner = '' WHERE id = ?"
     )
-    if is_postgresql():
-        statement = statement.replace("?", "%s")
-    database.execute_sql(statement, [state, outcome, message_id[:998], ticket_id, row_id])
+    sql.execute(statement, [state, outcome, message_id[:998], ticket_id, row_id])
 
 
 def retry_later(row_id: int, error: str, delay: float) -> None:
@@ -161,8 +154,3 @@ def list_by_state(state: str, limit: int = 100) -> list[Inbound]:
         .order_by(Inbound.id.desc())
         .limit(limit)
     )
-
-
-def count_by_state() -> dict[str, int]:
-    rows = Inbound.select(Inbound.state, fn.COUNT(Inbound.id)).group_by(Inbound.state).tuples()
-    return dict(rows)

@@ -6,8 +6,6 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from peewee import fn
-
 from store import leases, sql
 from store.clock import now
 from store.db import is_postgresql, transaction
@@ -15,7 +13,6 @@ from store.models import Outbound
 
 __all__ = [
     "claim_due",
-    "count_by_state",
     "count_recent",
     "enqueue",
     "list_outbound",
@@ -144,8 +141,3 @@ def list_outbound(state: str | None = None, limit: int = 100) -> list[Outbound]:
     if state:
         query = query.where(Outbound.state == state)
     return list(query)
-
-
-def count_by_state() -> dict[str, int]:
-    rows = Outbound.select(Outbound.state, fn.COUNT(Outbound.id)).group_by(Outbound.state).tuples()
-    return dict(rows)

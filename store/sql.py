@@ -13,7 +13,9 @@ from typing import Any
 
 from peewee import Model, SqliteDatabase
 
-__all__ = ["exists", "insert", "scalar"]
+from store.models import database
+
+__all__ = ["execute", "exists", "insert", "scalar"]
 
 _inserts: dict[tuple, str] = {}
 
@@ -66,11 +68,16 @@ def insert(model: type[Model], values: Mapping[str, Any], *, ignore_conflict: bo
     return found[0] if found else None
 
 
+def execute(statement: str, params: list[Any]):
+    """Run `statement`, written with ? placeholders, on either back-end; the cursor."""
+    if not isinstance(database.obj, SqliteDatabase):
+        statement = statement.replace("?", "%s")
+    return database.execute_sql(statement, params)
+
+
 def scalar(model: type[Model], sql: str, params: list[Any]):
     """The first column of the first row of `sql` (written with ? placeholders), or None."""
-    if not _is_sqlite(model):
-        sql = sql.replace("?", "%s")
-    row = model._meta.database.execute_sql(sql, params).fetchone()
+    row = execute(sql, params).fetchone()
     return row[0] if row else None
 
 

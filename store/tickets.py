@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 
-from peewee import JOIN, SqliteDatabase
+from peewee import JOIN
 
 from store import sql
 from store.clock import now
@@ -54,8 +54,8 @@ def user_for(email: str, name: str = "") -> User:
     """
     email = email.lower()
     name = name[:200]
-    row = User._meta.database.execute_sql(
-        _sql("SELECT id, name, organisation_id, primary_contact FROM users WHERE email = ?"),
+    row = sql.execute(
+        "SELECT id, name, organisation_id, primary_contact FROM users WHERE email = ?",
         [email],
     ).fetchone()
     if row is None:
@@ -228,12 +228,6 @@ def find_message_ref(message_ids: Iterable[str]) -> MessageRef | None:
         )
     }
     return next((refs[m] for m in ids if m in refs), None)
-
-
-def _sql(statement: str) -> str:
-    if isinstance(User._meta.database.obj, SqliteDatabase):
-        return statement
-    return statement.replace("?", "%s")
 
 
 def list_tickets(*, status: str | None = None, limit: int = 50) -> list[Ticket]:
