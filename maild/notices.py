@@ -51,11 +51,18 @@ class Notices:
         context = {"marker": MARKER, **context}
         plain = self._plain.get_template(f"{name}.j2")
         escaped = self._escaped.get_template(f"{name}.j2")
-        subject = " ".join(_block(plain, "subject", context).split())
+        # One context for both plain blocks: building a context costs more than a block.
+        shared = plain.new_context(context)
+        subject = " ".join(_block(plain, "subject", shared).split())
+        html = (
+            _block(escaped, "html", escaped.new_context(context))
+            if "html" in escaped.blocks
+            else ""
+        )
         return Rendered(
             subject=subject,
-            text=_block(plain, "text", context).strip() + "\n",
-            html=_block(escaped, "html", context).strip(),
+            text=_block(plain, "text", shared).strip() + "\n",
+            html=html.strip(),
         )
 
     def check(self) -> list[str]:
@@ -82,11 +89,9 @@ class Notices:
         return problems
 
 
-def _block(template: jinja2.Template, name: str, context: dict[str, Any]) -> str:
+def _block(template: jinja2.Template, name: str, context: jinja2.runtime.Context) -> str:
     render = template.blocks.get(name)
-    if render is None:
-        return ""
-    return "".join(render(template.new_context(context)))
+    return "".join(render(context)) if render is not None else ""
 
 
 def sample_context() -> dict[str, Any]:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from maild.pipeline import Pipeline
-from store import tickets
+from maild.recipients import agents_to_alert
+from store import sql, tickets
 from store.clock import now as utcnow
 from store.db import transaction
 from store.models import Ticket
@@ -44,24 +45,37 @@ def sweep(pipeline: Pipeline, *, now: datetime | None = None) -> SweepResult:
 
 def _breaches(pipeline: Pipeline, now: datetime, target: str, flag, due) -> int:
     count = 0
+    cache: dict = {}
     while True:
-        ids = [
-            t.id
-            for t in Ticket.select(Ticket.id)
+        rows = list(
+            Ticket.select()
             .where((flag == False) & (due <= now) & Ticket.status.not_in(FINAL))  # noqa: E712
             .order_by(due)
             .limit(CHUNK)
-        ]
-        with transaction():
-            for ticket_id in ids:
-                claimed = Ticket.update({flag: True}).where(
-                    (Ticket.id == ticket_id) & (flag == False)  # noqa: E712
-                )
-                if claimed.execute():
-                    _announce(pipeline, Ticket.get_by_id(ticket_id), target, "overdue_alert")
-                    count += 1
-        if len(ids) < CHUNK:
+        )
+        if rows:
+            with transaction(), sql.deferred_inserts():
+                claimed = _claim(flag, [t.id for t in rows])
+                for ticket in rows:
+                    if ticket.id in claimed:
+                        _announce(pipeline, ticket, target, "overdue_alert", cache)
+                count += len(claimed)
+        if len(rows) < CHUNK:
             return count
+
+
+def _claim(flag, ids: list[int]) -> set[int]:
+    """Set `flag` on those of `ids` where it is still clear; the ids this call set.
+
+    One conditional UPDATE for the whole chunk: a second sweeper (another daemon, or
+    `maild sla sweep` beside a running daemon) gets none of the ids this one set.
+    """
+    query = (
+        Ticket.update({flag: True})
+        .where(Ticket.id.in_(ids) & (flag == False))  # noqa: E712
+        .returning(Ticket.id)
+    )
+    return {row.id for row in query.execute()}
 
 
 def _warnings(pipeline: Pipeline, now: datetime) -> int:
@@ -80,38 +94,39 @@ def _warnings(pipeline: Pipeline, now: datetime) -> int:
         )
         .order_by(Ticket.due)
     )
-    count = 0
-    with transaction():
-        for ticket in candidates:
-            plan = plans[ticket.sla]
-            if ticket.due - now > timedelta(minutes=plan.warning_minutes):
-                continue
-            # Outside business hours a warning would only wake people: wait for opening time.
-            schedule = pipeline.org.plans[ticket.sla].schedule
-            if not schedule.is_open(now.replace(tzinfo=UTC)):
-                continue
-            claimed = Ticket.update(warned=True).where(
-                (Ticket.id == ticket.id) & (Ticket.warned == False)  # noqa: E712
-            )
-            if claimed.execute():
-                _announce(pipeline, ticket, "resolution", "sla_warning")
-                count += 1
-    return count
+    ready = []
+    for ticket in candidates:
+        if ticket.due - now > timedelta(minutes=plans[ticket.sla].warning_minutes):
+            continue
+        # Outside business hours a warning would only wake people: wait for opening time.
+        schedule = pipeline.org.plans[ticket.sla].schedule
+        if schedule.is_open(now.replace(tzinfo=UTC)):
+            ready.append(ticket)
+    if not ready:
+        return 0
+    cache: dict = {}
+    with transaction(), sql.deferred_inserts():
+        claimed = _claim(Ticket.warned, [t.id for t in ready])
+        for ticket in ready:
+            if ticket.id in claimed:
+                _announce(pipeline, ticket, "resolution", "sla_warning", cache)
+    return len(claimed)
 
 
-def _announce(pipeline: Pipeline, ticket: Ticket, target: str, notice: str) -> None:
+def _announce(pipeline: Pipeline, ticket: Ticket, target: str, notice: str, cache: dict) -> None:
     due = ticket.first_response_due if target == "first response" else ticket.due
     due_text = f"{due:%Y-%m-%d %H:%M} UTC" if due else "-"
     what = "missed" if notice == "overdue_alert" else "is close to"
     plan = next((p for p in pipeline.config.slas if p.name == ticket.sla), None)
     note = f"SLA: {what} its {target} target (due {due_text})"
     if plan is not None and not plan.alerts:
-        tickets.add_entry(ticket, kind="event", text=f"{note}; alerts are off for this plan")
+        tickets.add_event(ticket, f"{note}; alerts are off for this plan")
         return
     breach = {"target": target, "due": due_text, "plan": ticket.sla or "-"}
-    sent = pipeline.notifier.alert(notice, ticket, extra={"breach": breach})
+    to = agents_to_alert(pipeline.config, ticket, cache=cache)
+    sent = pipeline.notifier.alert(notice, ticket, to=to, extra={"breach": breach})
     if sent:
         note += f"; alert sent to {', '.join(sent)}"
     else:
         note += "; nobody to alert (no assignee, team, department members or manager)"
-    tickets.add_entry(ticket, kind="event", text=note)
+    tickets.add_event(ticket, note)

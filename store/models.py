@@ -152,7 +152,7 @@ class Ticket(BaseModel):
     created = DateTimeField(default=now)
     updated = DateTimeField(default=now)
     due = DateTimeField(null=True)  # resolution due (naive UTC), None when none or paused
-    first_response_due = DateTimeField(null=True, index=True)
+    first_response_due = DateTimeField(null=True)
     first_response_at = DateTimeField(null=True)
     # Breach bookkeeping for the SLA sweep: set in the transaction that queues the alert,
     # cleared when the due times are recomputed, so each breach is announced exactly once.

@@ -34,7 +34,7 @@ def enqueue(
     raw: bytes,
     ticket=None,
     rate_key: str = "",
-) -> int:
+) -> None:
     values = {
         "kind": kind,
         "mail_from": mail_from,
@@ -44,7 +44,7 @@ def enqueue(
         "ticket": ticket.id if ticket is not None else None,
         "rate_key": rate_key.lower(),
     }
-    return sql.insert(Outbound, values)
+    sql.insert_later(Outbound, values)
 
 
 def count_recent(rate_key: str, since: datetime) -> int:

@@ -8,16 +8,21 @@ from the model's own metadata once, cache it, and bind values through the fields
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from peewee import Model, SqliteDatabase
 
 from store.models import database
 
-__all__ = ["execute", "exists", "insert", "scalar"]
+__all__ = ["deferred_inserts", "execute", "exists", "insert", "insert_later", "scalar"]
 
 _inserts: dict[tuple, str] = {}
+_deferred: ContextVar[list | None] = ContextVar("deferred_inserts", default=None)
+# Rows per multi-row INSERT: far below SQLite's 32,766 bound variables for any of our tables.
+_ROWS_PER_STATEMENT = 200
 
 
 def _defaults(model: type[Model]) -> dict[str, Any]:
@@ -32,32 +37,44 @@ def _is_sqlite(model: type[Model]) -> bool:
     return isinstance(model._meta.database.obj, SqliteDatabase)
 
 
-def insert(model: type[Model], values: Mapping[str, Any], *, ignore_conflict: bool = False):
-    """INSERT one row, filling the model's defaults; return the new primary key.
-
-    With `ignore_conflict`, a row that would violate a unique key is skipped (None).
-    """
+def _with_defaults(model: type[Model], values: Mapping[str, Any]) -> dict[str, Any]:
     row = {
         name: default() if callable(default) else default
         for name, default in _defaults(model).items()
         if name not in values
     }
     row.update(values)
+    return row
+
+
+def _insert_sql(model: type[Model], columns: tuple, ignore_conflict: bool, rows: int) -> str:
     sqlite = _is_sqlite(model)
-    key = (model, tuple(row), ignore_conflict, sqlite)
+    key = (model, columns, ignore_conflict, sqlite, rows)
     sql = _inserts.get(key)
-    fields = model._meta.fields
     if sql is None:
+        fields = model._meta.fields
         param = "?" if sqlite else "%s"
-        columns = ", ".join(f'"{fields[name].column_name}"' for name in row)
-        marks = ", ".join(param for _ in row)
-        sql = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({marks})'
+        names = ", ".join(f'"{fields[name].column_name}"' for name in columns)
+        marks = ", ".join([f"({', '.join(param for _ in columns)})"] * rows)
+        sql = f'INSERT INTO "{model._meta.table_name}" ({names}) VALUES {marks}'
         if ignore_conflict:
             sql += " ON CONFLICT DO NOTHING"
         pk = model._meta.primary_key
-        if not sqlite and pk.name not in row:
+        if rows == 1 and not sqlite and pk.name not in columns:
             sql += f' RETURNING "{pk.column_name}"'
         _inserts[key] = sql
+    return sql
+
+
+def insert(model: type[Model], values: Mapping[str, Any], *, ignore_conflict: bool = False):
+    """INSERT one row, filling the model's defaults; return the new primary key.
+
+    With `ignore_conflict`, a row that would violate a unique key is skipped (None).
+    """
+    row = _with_defaults(model, values)
+    sqlite = _is_sqlite(model)
+    sql = _insert_sql(model, tuple(row), ignore_conflict, 1)
+    fields = model._meta.fields
     params = [fields[name].db_value(value) for name, value in row.items()]
     cursor = model._meta.database.execute_sql(sql, params)
     if model._meta.primary_key.name in row:
@@ -66,6 +83,41 @@ def insert(model: type[Model], values: Mapping[str, Any], *, ignore_conflict: bo
         return cursor.lastrowid if cursor.rowcount else None
     found = cursor.fetchone()
     return found[0] if found else None
+
+
+def insert_later(model: type[Model], values: Mapping[str, Any], *, ignore_conflict: bool = False):
+    """INSERT a row whose id nobody needs: now, or at the end of `deferred_inserts()`."""
+    pending = _deferred.get()
+    if pending is None:
+        insert(model, values, ignore_conflict=ignore_conflict)
+    else:
+        pending.append((model, _with_defaults(model, values), ignore_conflict))
+
+
+@contextmanager
+def deferred_inserts() -> Iterator[None]:
+    """Collect `insert_later` rows and write them as multi-row INSERTs when the block ends.
+
+    For work that writes many small rows at once (the SLA sweep announcing a hundred
+    breaches): a round trip per row is most of the cost on PostgreSQL. Use it inside a
+    transaction; rows keep their order, so ids still follow the order of events.
+    """
+    pending: list = []
+    token = _deferred.set(pending)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+    groups: dict[tuple, list[dict]] = {}
+    for model, row, ignore_conflict in pending:
+        groups.setdefault((model, tuple(row), ignore_conflict), []).append(row)
+    for (model, columns, ignore_conflict), rows in groups.items():
+        fields = model._meta.fields
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            chunk = rows[start : start + _ROWS_PER_STATEMENT]
+            sql = _insert_sql(model, columns, ignore_conflict, len(chunk))
+            params = [fields[name].db_value(row[name]) for row in chunk for name in columns]
+            model._meta.database.execute_sql(sql, params)
 
 
 def execute(statement: str, params: list[Any]):

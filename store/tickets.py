@@ -27,6 +27,7 @@ __all__ = [
     "add_attachment",
     "add_collaborator",
     "add_entry",
+    "add_event",
     "add_message_ref",
     "attachments_of",
     "create_ticket",
@@ -181,6 +182,11 @@ def add_entry(ticket: Ticket, *, kind: str, text: str, **fields) -> Entry:
     return Entry(id=sql.insert(Entry, values), **values)
 
 
+def add_event(ticket: Ticket, text: str) -> None:
+    """Record what happened to `ticket` in its thread (routing, assignment, SLA, …)."""
+    sql.insert_later(Entry, {"ticket": ticket.id, "kind": "event", "text": text})
+
+
 def add_attachment(
     entry: Entry, *, name: str, content_type: str, payload: bytes, content_id: str, inline: bool
 ) -> Attachment:
@@ -207,7 +213,7 @@ def add_message_ref(message_id: str, *, direction: str, ticket: Ticket | None, e
         "ticket": ticket.id if ticket else None,
         "entry": entry.id if entry else None,
     }
-    sql.insert(MessageRef, values, ignore_conflict=True)
+    sql.insert_later(MessageRef, values, ignore_conflict=True)
 
 
 def message_ref_exists(message_id: str) -> bool:

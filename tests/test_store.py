@@ -91,3 +91,18 @@ def test_a_version_1_database_is_migrated_forward(db_url):
         assert User.select().count() == 1
     finally:
         close_database()
+
+
+def test_version_5_drops_the_single_column_first_response_index(db_url):
+    db = open_database(db_url)
+    db.execute_sql("CREATE INDEX ticket_first_response_due ON tickets (first_response_due)")
+    db.execute_sql("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    close_database()
+
+    db = open_database(db_url)
+    try:
+        indexes = {i.name for i in db.get_indexes("tickets")}
+        assert "ticket_first_response_due" not in indexes
+        assert "ticket_first_response_breached_first_response_due" in indexes
+    finally:
+        close_database()
