@@ -11,7 +11,7 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
-from maild import agents_admin, users_admin
+from maild import agents_admin, tickets_admin, users_admin
 from maild.config import Config
 
 __all__ = ["check", "dispatch"]
@@ -21,7 +21,14 @@ def check(config: Config) -> int:
     """Config was loaded already (its errors are raised); check what it points at."""
     from maild.notices import Notices
 
-    problems = Notices(config.paths.templates).check()
+    notices = Notices(config.paths.templates)
+    problems = notices.check()
+    departments = {d.name for d in config.departments}
+    for folder in sorted(set(notices.overrides) - departments):
+        problems.append(
+            f"{config.paths.templates / folder}: overrides notices for department {folder!r}, "
+            "which is not declared"
+        )
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -170,35 +177,26 @@ def _sla_sweep(config: Config, args: Namespace) -> int:
 
 def _sla_explain(config: Config, args: Namespace) -> int:
     from maild.org import Organisation
-    from maild.sla import StatusChange, explain
     from store.clock import now
     from store.tickets import status_history, ticket_by_number
 
     ticket = ticket_by_number(args.number)
     if ticket is None:
         return _missing("ticket", args.number)
-    plan = Organisation(config).plans.get(ticket.sla or "")
-    if plan is None:
+    lines = Organisation(config).explain(
+        ticket.sla,
+        created=ticket.created,
+        history=status_history(ticket),
+        first_response_at=ticket.first_response_at,
+        now=now(),
+    )
+    if lines is None:
         print(f"ticket {ticket.number} has no SLA plan ({ticket.sla or 'none set'})")
         return 0
-    utc = _aware
-    lines = explain(
-        plan,
-        created=utc(ticket.created),
-        history=[StatusChange(utc(at), status) for at, status in status_history(ticket)],
-        first_response_at=utc(ticket.first_response_at) if ticket.first_response_at else None,
-        now=utc(now()),
-    )
-    print(f"ticket {ticket.number}, SLA plan {plan.name!r}")
+    print(f"ticket {ticket.number}, SLA plan {ticket.sla!r}")
     for line in lines:
         print(line)
     return 0
-
-
-def _aware(moment):
-    from datetime import UTC
-
-    return moment.replace(tzinfo=UTC)
 
 
 def _missing(what: str, ident) -> int:
@@ -215,6 +213,9 @@ _COMMANDS = {
     ("outbound", "retry"): _outbound_retry,
     ("ticket", "list"): _ticket_list,
     ("ticket", "show"): _ticket_show,
+    ("ticket", "set"): tickets_admin.ticket_set,
+    ("ticket", "reply"): tickets_admin.ticket_reply,
+    ("ticket", "note"): tickets_admin.ticket_note,
     ("sla", "sweep"): _sla_sweep,
     ("sla", "explain"): _sla_explain,
     ("agent", "add"): agents_admin.agent_add,

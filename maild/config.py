@@ -81,6 +81,7 @@ class Web:
 @dataclass(frozen=True)
 class Tickets:
     number_format: str = "######"
+    numbering: str = "random"
     token: str = "[#{number}]"
     priorities: tuple[str, ...] = ("low", "normal", "high", "emergency")
     default_priority: str = "normal"
@@ -229,6 +230,11 @@ def _check(config: Config) -> list[str]:
         )
     if "#" not in config.tickets.number_format:
         problems.append(f"{where}: [tickets] number_format needs at least one '#' digit")
+    if config.tickets.numbering not in ("random", "sequential"):
+        problems.append(
+            f"{where}: [tickets] numbering must be random or sequential, "
+            f"got {config.tickets.numbering!r}"
+        )
     if config.tickets.default_priority not in config.tickets.priorities:
         problems.append(
             f"{where}: [tickets] default_priority {config.tickets.default_priority!r} "

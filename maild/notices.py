@@ -4,6 +4,10 @@ Each notice is one file with three blocks: `subject`, `text` and `html`. The sam
 loaded by two environments, one escaping HTML and one not, so the html block is escaped
 and the subject and text blocks are not. Undefined variables are errors (StrictUndefined),
 and `check()` renders every notice with sample values so `maild check` catches them early.
+
+A department may have its own wording: `templates/<department name>/<notice>.j2` replaces
+the common template for that department's tickets. Which overrides exist is read once, at
+start, so choosing a template costs no file-system lookup per notice.
 """
 
 from __future__ import annotations
@@ -46,11 +50,19 @@ class Notices:
         common = {"loader": loader, "undefined": jinja2.StrictUndefined, "auto_reload": False}
         self._plain = jinja2.Environment(autoescape=False, **common)
         self._escaped = jinja2.Environment(autoescape=True, **common)
+        self.overrides = _overrides(directory)
 
-    def render(self, name: str, context: dict[str, Any]) -> Rendered:
-        context = {"marker": MARKER, **context}
-        plain = self._plain.get_template(f"{name}.j2")
-        escaped = self._escaped.get_template(f"{name}.j2")
+    def template_name(self, name: str, department: str | None = None) -> str:
+        """The file that renders `name` for `department`: its override, else the common one."""
+        if department and name in self.overrides.get(department, ()):
+            return f"{department}/{name}.j2"
+        return f"{name}.j2"
+
+    def render(self, name: str, context: dict[str, Any], department: str | None = None) -> Rendered:
+        context = {"marker": MARKER, "signature": "", **context}
+        path = self.template_name(name, department)
+        plain = self._plain.get_template(path)
+        escaped = self._escaped.get_template(path)
         # One context for both plain blocks: building a context costs more than a block.
         shared = plain.new_context(context)
         subject = " ".join(_block(plain, "subject", shared).split())
@@ -66,27 +78,45 @@ class Notices:
         )
 
     def check(self) -> list[str]:
-        """Every problem with the notice templates, each naming the file."""
-        problems = []
-        for name in NOTICES:
-            path = self.directory / f"{name}.j2"
-            try:
-                template = self._plain.get_template(f"{name}.j2")
-            except jinja2.TemplateNotFound:
-                problems.append(f"{path}: missing")
-                continue
-            except jinja2.TemplateSyntaxError as exc:
-                problems.append(f"{path}:{exc.lineno}: {exc.message}")
-                continue
-            missing = [b for b in _BLOCKS[:2] if b not in template.blocks]
-            if missing:
-                problems.append(f"{path}: no {' or '.join(missing)} block")
-                continue
-            try:
-                self.render(name, sample_context())
-            except jinja2.TemplateError as exc:
-                problems.append(f"{path}: {exc}")
+        """Every problem with the templates and department overrides, each naming the file."""
+        problems = [p for name in NOTICES if (p := self._check_one(name, f"{name}.j2"))]
+        for department, names in sorted(self.overrides.items()):
+            for name in sorted(names):
+                problem = self._check_one(name, f"{department}/{name}.j2")
+                if problem:
+                    problems.append(problem)
         return problems
+
+    def _check_one(self, name: str, relative: str) -> str | None:
+        path = self.directory / relative
+        try:
+            template = self._plain.get_template(relative)
+        except jinja2.TemplateNotFound:
+            return f"{path}: missing"
+        except jinja2.TemplateSyntaxError as exc:
+            return f"{path}:{exc.lineno}: {exc.message}"
+        missing = [b for b in _BLOCKS[:2] if b not in template.blocks]
+        if missing:
+            return f"{path}: no {' or '.join(missing)} block"
+        department = relative.rpartition("/")[0] or None
+        try:
+            self.render(name, sample_context(), department)
+        except jinja2.TemplateError as exc:
+            return f"{path}: {exc}"
+        return None
+
+
+def _overrides(directory: Path) -> dict[str, frozenset[str]]:
+    """Department name → the notices its folder overrides."""
+    if not directory.is_dir():
+        return {}
+    found = {}
+    for folder in directory.iterdir():
+        if folder.is_dir():
+            names = frozenset(n for n in NOTICES if (folder / f"{n}.j2").is_file())
+            if names:
+                found[folder.name] = names
+    return found
 
 
 def _block(template: jinja2.Template, name: str, context: jinja2.runtime.Context) -> str:
@@ -113,4 +143,5 @@ def sample_context() -> dict[str, Any]:
         "response": {"text": "Please unplug it.", "html": "<p>Please unplug it.</p>"},
         "agent": {"name": "Grace Hopper"},
         "token": "[#123456]",
+        "signature": "The Support team",
     }

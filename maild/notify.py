@@ -29,6 +29,7 @@ class Notifier:
         self.signer = signer
         self.notices = notices
         self.loop_token = signer.loop_token()
+        self.departments = {d.name: d for d in config.departments}
 
     def queue(
         self,
@@ -41,25 +42,32 @@ class Notifier:
         rate_key: str = "",
         cc: Sequence[tuple[str, str]] = (),
         extra: dict | None = None,
+        sender_name: str = "",
     ) -> None:
-        """Render `notice` about `ticket` and queue it for delivery in this transaction."""
+        """Render `notice` about `ticket` and queue it for delivery in this transaction.
+
+        `sender_name` replaces the helpdesk's name as the From display name (an agent's
+        response goes out under the agent's name, from the helpdesk address).
+        """
         number = ticket.number
         helpdesk = self.config.helpdesk
         token = subject_token(self.config.tickets.token, number)
+        department = self.departments.get(ticket.department or "")
         context = {
             "helpdesk": {"name": helpdesk.name, "address": helpdesk.address, "url": helpdesk.url},
             "ticket": _ticket_facts(ticket),
             "recipient": {"name": to[0][0], "email": to[0][1]},
             "token": token,
+            "signature": department.signature if department else "",
             **(extra or {}),
         }
-        rendered = self.notices.render(notice, context)
+        rendered = self.notices.render(notice, context, ticket.department)
         if token not in rendered.subject:
             rendered = type(rendered)(f"{token} {rendered.subject}", rendered.text, rendered.html)
         message_id = self.signer.message_id(number)
         references = (*parent.references, parent.message_id) if parent else ()
         envelope = Envelope(
-            sender_name=helpdesk.name,
+            sender_name=sender_name or helpdesk.name,
             sender=helpdesk.address,
             to=to,
             cc=cc,

@@ -14,7 +14,8 @@ from maild.config import Config
 from maild.config_org import ALWAYS
 from maild.parse import ParsedMessage
 from maild.routing import Routing, route
-from maild.sla import Clock, Plan, Schedule, StatusChange, compute
+from maild.sla import Clock, Plan, Schedule, StatusChange, compute, explain
+from maild.statuses import StatusBook
 
 __all__ = ["Organisation", "naive"]
 
@@ -22,6 +23,7 @@ __all__ = ["Organisation", "naive"]
 class Organisation:
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.statuses = StatusBook(config)
         problems: list[str] = []
         schedules = {s.name: s.business_hours(problems, str(config.path)) for s in config.schedules}
         schedules.setdefault(ALWAYS, Schedule.always())
@@ -67,13 +69,31 @@ class Organisation:
         plan = self.plans.get(sla or "")
         if plan is None:
             return None
-        return compute(
-            plan,
-            created=_aware(created),
-            history=[StatusChange(_aware(at), status) for at, status in history],
-            first_response_at=_aware(first_response_at) if first_response_at else None,
-            now=_aware(now),
-        )
+        return compute(plan, **self._clock_facts(created, history, first_response_at, now))
+
+    def explain(
+        self,
+        sla: str | None,
+        *,
+        created: datetime,
+        history: Sequence[tuple[datetime, str]],
+        first_response_at: datetime | None,
+        now: datetime,
+    ) -> list[str] | None:
+        """How the clock's due times were computed (`maild sla explain`); None without a plan."""
+        plan = self.plans.get(sla or "")
+        if plan is None:
+            return None
+        return explain(plan, **self._clock_facts(created, history, first_response_at, now))
+
+    def _clock_facts(self, created, history, first_response_at, now) -> dict:
+        return {
+            "created": _aware(created),
+            "history": [StatusChange(_aware(at), status) for at, status in history],
+            "first_response_at": _aware(first_response_at) if first_response_at else None,
+            "now": _aware(now),
+            "final_statuses": self.statuses.final,
+        }
 
 
 def _aware(moment: datetime) -> datetime:

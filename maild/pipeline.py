@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from maild import assign
+from maild.actions import TicketActions
 from maild.classify import Classification, Identity, Kind, bounce_references, classify
 from maild.config import Config
 from maild.errors import MaildError
@@ -29,7 +30,7 @@ from maild.quotes import strip_reply
 from maild.recipients import agents_to_alert, department_members
 from maild.sanitize import sanitize_html
 from maild.threader import choose, clues
-from maild.tokens import Signer, new_ticket_number
+from maild.tokens import Signer, new_ticket_number, sequential_ticket_number
 from store import agents, assignment, outbound, tickets
 from store.clock import now
 from store.models import Inbound, Ticket, User
@@ -70,6 +71,7 @@ class Pipeline:
         self.our_locals = frozenset(a.partition("@")[0] for a in config.our_addresses)
         self.org = Organisation(config)
         self.notifier = Notifier(config, signer=self.signer, notices=notices)
+        self.actions = TicketActions(self)
 
     def process(self, row: Inbound, msg: ParsedMessage | None = None) -> Outcome:
         """Turn `row` into its effects; `msg` is `parse(row.raw)` when the caller has it."""
@@ -131,9 +133,10 @@ class Pipeline:
         if not tickets.is_participant(ticket, user.email):
             tickets.add_collaborator(ticket, user)
         self._store_entry(ticket, msg, row, user, strip_reply(msg.text), key)
-        reopen = "open" if ticket.status in ("resolved", "closed") else None
-        if tickets.touch(ticket, status=reopen):
-            self._rewind_clock(ticket)
+        statuses = self.org.statuses
+        reopen = statuses.after_customer_reply(ticket.status)
+        if tickets.touch(ticket, status=reopen, final=bool(reopen) and statuses.is_final(reopen)):
+            self.actions.recompute_due(ticket)
         self._alert_follow_up(ticket, msg, user)
         note = ""
         if self.config.notices.new_message_autoresponse:
@@ -182,22 +185,6 @@ class Pipeline:
     def _department(self, name: str | None):
         return next((d for d in self.config.departments if d.name == name), None)
 
-    def _rewind_clock(self, ticket: Ticket) -> None:
-        """Recompute the SLA due times after a status change (a reopen)."""
-        clock = self.org.clock(
-            ticket.sla,
-            created=ticket.created,
-            history=tickets.status_history(ticket),
-            first_response_at=ticket.first_response_at,
-            now=now(),
-        )
-        if clock is not None:
-            tickets.set_due(
-                ticket,
-                due=naive(clock.resolution_due),
-                first_response_due=naive(clock.first_response_due),
-            )
-
     def _thread(self, msg: ParsedMessage, rcpt_to, user: User) -> tuple[Ticket | None, str]:
         found = clues(
             msg,
@@ -234,8 +221,12 @@ class Pipeline:
         return ref.ticket if ref else None
 
     def _fresh_number(self) -> str:
+        number_format = self.config.tickets.number_format
         for _ in range(50):
-            number = new_ticket_number(self.config.tickets.number_format)
+            if self.config.tickets.numbering == "sequential":
+                number = sequential_ticket_number(number_format, tickets.next_in_sequence())
+            else:
+                number = new_ticket_number(number_format)
             if not tickets.number_taken(number):
                 return number
         raise RuntimeError("no free ticket number: widen [tickets] number_format")

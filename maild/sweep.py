@@ -23,7 +23,6 @@ from store.models import Ticket
 
 __all__ = ["SweepResult", "sweep"]
 
-FINAL = ("resolved", "closed")
 CHUNK = 100
 
 
@@ -46,10 +45,11 @@ def sweep(pipeline: Pipeline, *, now: datetime | None = None) -> SweepResult:
 def _breaches(pipeline: Pipeline, now: datetime, target: str, flag, due) -> int:
     count = 0
     cache: dict = {}
+    final = list(pipeline.org.statuses.final)
     while True:
         rows = list(
             Ticket.select()
-            .where((flag == False) & (due <= now) & Ticket.status.not_in(FINAL))  # noqa: E712
+            .where((flag == False) & (due <= now) & Ticket.status.not_in(final))  # noqa: E712
             .order_by(due)
             .limit(CHUNK)
         )
@@ -89,7 +89,7 @@ def _warnings(pipeline: Pipeline, now: datetime) -> int:
             (Ticket.warned == False)  # noqa: E712
             & (Ticket.due > now)
             & (Ticket.due <= horizon)
-            & Ticket.status.not_in(FINAL)
+            & Ticket.status.not_in(list(pipeline.org.statuses.final))
             & Ticket.sla.in_(list(plans))
         )
         .order_by(Ticket.due)

@@ -93,6 +93,18 @@ def find_subject_token(token_format: str, subject: str) -> str | None:
     return found.group(1) if found else None
 
 
+def sequential_ticket_number(number_format: str, n: int) -> str:
+    """The `n`th number in the shape of `number_format`: the '#'s hold `n`, zero-padded.
+
+    The digits stay together at the first '#' (other characters are kept as they are);
+    past the width the '#'s give, the number simply grows longer.
+    """
+    width = number_format.count("#")
+    first = number_format.index("#")
+    rest = number_format[first:].replace("#", "")
+    return f"{number_format[:first]}{n:0{width}d}{rest}"
+
+
 def new_ticket_number(number_format: str) -> str:
     """A number in the shape of `number_format`: each '#' becomes a random digit."""
     digits = iter(str(secrets.randbelow(10)) for _ in range(number_format.count("#")))

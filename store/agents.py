@@ -26,6 +26,7 @@ __all__ = [
     "AddressTaken",
     "AgentError",
     "add_agent",
+    "addresses_of",
     "agent_by_email",
     "agent_departments",
     "agent_detail",
@@ -110,14 +111,19 @@ def primary_email(agent: Agent) -> str:
     return row.email if row else ""
 
 
-def agent_detail(agent: Agent) -> tuple[list[str], list[tuple[str, str, bool]]]:
-    """(addresses, primary first; [(department, role, primary)], primary first)."""
-    addresses = [
+def addresses_of(agent: Agent) -> list[str]:
+    """Every address of the agent, the primary one first."""
+    return [
         row.email
         for row in AgentAddress.select(AgentAddress.email)
         .where(AgentAddress.agent == agent.id)
         .order_by(AgentAddress.id)
     ]
+
+
+def agent_detail(agent: Agent) -> tuple[list[str], list[tuple[str, str, bool]]]:
+    """(addresses, primary first; [(department, role, primary)], primary first)."""
+    addresses = addresses_of(agent)
     departments = [
         (row.department, row.role, row.primary)
         for row in AgentDepartment.select()

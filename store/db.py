@@ -104,6 +104,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     _add_missing_columns,  # 3: SLA breach bookkeeping
     _add_missing_columns,  # 4: organisations, their domains; users' organisation and primary flag
     _drop_first_response_due_index,  # 5
+    _add_missing_columns,  # 6: the agent who wrote a response or note
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

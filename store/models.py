@@ -226,6 +226,7 @@ class Entry(BaseModel):
     ticket = ForeignKeyField(Ticket, backref="entries", on_delete="CASCADE")
     kind = CharField(max_length=16)
     author = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    agent = ForeignKeyField(Agent, null=True, on_delete="SET NULL")  # responses and notes
     author_name = CharField(max_length=200, default="")
     text = TextField(default="")
     html = TextField(default="")

@@ -16,6 +16,7 @@ from store.models import (
     Collaborator,
     Entry,
     MessageRef,
+    Meta,
     StatusChange,
     Ticket,
     User,
@@ -33,8 +34,10 @@ __all__ = [
     "create_ticket",
     "find_message_ref",
     "is_participant",
+    "last_message_id",
     "list_tickets",
     "message_ref_exists",
+    "next_in_sequence",
     "number_taken",
     "participants",
     "set_due",
@@ -42,6 +45,7 @@ __all__ = [
     "thread",
     "ticket_by_number",
     "touch",
+    "update_ticket",
     "user_for",
 ]
 
@@ -75,6 +79,24 @@ def user_for(email: str, name: str = "") -> User:
         name=known_name,
         organisation=organisation_id,
         primary_contact=bool(primary),
+    )
+
+
+def next_in_sequence(name: str = "ticket_number") -> int:
+    """The next value of a counter kept in `meta`, starting at 1.
+
+    The UPDATE locks the counter's row until the caller's transaction ends, so two
+    workers never draw the same value, and a rolled-back ticket gives its number back.
+    """
+    key = f"sequence:{name}"
+    sql.insert(Meta, {"key": key, "value": "0"}, ignore_conflict=True)
+    return int(
+        sql.scalar(
+            Meta,
+            "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
+            "WHERE key = ? RETURNING value",
+            [key],
+        )
     )
 
 
@@ -116,37 +138,82 @@ def status_history(ticket: Ticket) -> list[tuple[datetime, str]]:
     return list(rows.order_by(StatusChange.id).tuples())
 
 
-def set_due(ticket: Ticket, *, due: datetime | None, first_response_due: datetime | None) -> None:
-    """New due times start new breaches: the sweep may announce them again."""
-    ticket.due, ticket.first_response_due = due, first_response_due
-    ticket.overdue = ticket.first_response_breached = ticket.warned = False
-    ticket.save(
-        only=[
-            Ticket.due,
-            Ticket.first_response_due,
-            Ticket.overdue,
-            Ticket.first_response_breached,
-            Ticket.warned,
-        ]
-    )
+def set_due(ticket: Ticket, *, due: datetime | None, first_response_due: datetime | None) -> bool:
+    """Store recomputed due times; whether either changed.
+
+    A changed due time starts a new breach, so its flags are cleared and the sweep may
+    announce it again; an unchanged one keeps them, so a breach is never announced twice.
+    """
+    fields = []
+    if due != ticket.due:
+        ticket.due, ticket.overdue, ticket.warned = due, False, False
+        fields += [Ticket.due, Ticket.overdue, Ticket.warned]
+    if first_response_due != ticket.first_response_due:
+        ticket.first_response_due, ticket.first_response_breached = first_response_due, False
+        fields += [Ticket.first_response_due, Ticket.first_response_breached]
+    if fields:
+        ticket.save(only=fields)
+    return bool(fields)
 
 
 def ticket_by_number(number: str) -> Ticket | None:
     return Ticket.get_or_none(Ticket.number == number)
 
 
-def touch(ticket: Ticket, *, status: str | None = None) -> bool:
-    """Mark the ticket updated, entering `status` if given; whether the status changed."""
+def touch(ticket: Ticket, *, status: str | None = None, final: bool = False) -> bool:
+    """Mark the ticket updated, entering `status` if given; whether the status changed.
+
+    `final` says the new status finishes the ticket (a resolved or closed state): it
+    stamps `closed`, which any other status clears.
+    """
     ticket.updated = now()
     fields = [Ticket.updated]
     changed = status is not None and status != ticket.status
     if changed:
         ticket.status = status
-        ticket.closed = None if status == "open" else ticket.closed
+        ticket.closed = ticket.updated if final else None
         fields += [Ticket.status, Ticket.closed]
         sql.insert(StatusChange, {"ticket": ticket.id, "status": status, "at": ticket.updated})
     ticket.save(only=fields)
     return changed
+
+
+_EDITABLE = frozenset(
+    {"department", "topic", "sla", "priority", "team", "assignee", "first_response_at", "subject"}
+)
+
+
+def update_ticket(ticket: Ticket, **changes) -> bool:
+    """Set the given columns where they differ; whether anything changed."""
+    unknown = set(changes) - _EDITABLE
+    if unknown:
+        raise ValueError(f"not editable here: {', '.join(sorted(unknown))}")
+    current = {name: _column_value(ticket, name) for name in changes}
+    different = {name: value for name, value in changes.items() if current[name] != value}
+    if not different:
+        return False
+    for name, value in different.items():
+        setattr(ticket, name, value)
+    ticket.updated = now()
+    ticket.save(only=[*(getattr(Ticket, n) for n in different), Ticket.updated])
+    return True
+
+
+def _column_value(ticket: Ticket, name: str):
+    if name == "assignee":
+        return ticket.assignee_id
+    return getattr(ticket, name)
+
+
+def last_message_id(ticket: Ticket) -> str:
+    """The Message-ID of the newest message in the thread that has one, or ''."""
+    row = (
+        Entry.select(Entry.message_id)
+        .where((Entry.ticket == ticket.id) & (Entry.message_id != "") & (Entry.kind == "message"))
+        .order_by(Entry.id.desc())
+        .first()
+    )
+    return row.message_id if row else ""
 
 
 def is_participant(ticket: Ticket, email: str) -> bool:

@@ -147,7 +147,8 @@ def _toml(value) -> str:
         return repr(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + escaped + '"'
 
 
 def run_maild(config_path: Path, *args: str, stdin: bytes | None = None, text: bool = False):
@@ -174,3 +175,26 @@ def wait_until(predicate, timeout: float = 20.0, what: str = "condition"):
             return value
         time.sleep(0.05)
     raise AssertionError(f"{what} not reached in {timeout}s")
+
+
+def ingest(pipeline, raw: bytes, rcpt=(HELPDESK,), mail_from: str = "ada@customer.test"):
+    """Accept `raw` as SMTP would and process the queue; the newest ticket afterwards."""
+    from maild.worker import process_batch
+    from store.inbound import NewInbound, add_inbound
+    from store.models import Ticket
+
+    add_inbound([NewInbound(raw=raw, source="smtp", mail_from=mail_from, rcpt_to=rcpt)])
+    while process_batch(pipeline):
+        pass
+    return Ticket.select().order_by(Ticket.id.desc()).first()
+
+
+def queued(kind: str) -> list[tuple[list[str], EmailMessage]]:
+    """The outbound messages of one kind (e.g. "transfer_alert"): (recipients, message)."""
+    import json
+
+    from store.models import Outbound
+
+    rows = Outbound.select().where(Outbound.kind == kind).order_by(Outbound.id)
+    parse = BytesParser(policy=email.policy.default).parsebytes
+    return [(json.loads(r.recipients), parse(bytes(r.raw))) for r in rows]

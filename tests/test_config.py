@@ -165,6 +165,7 @@ def test_every_problem_is_listed_including_unknown_section(tmp_path):
         ('[helpdesk]\naliases = ["help"]', ["[helpdesk]", "help"]),
         ('[tickets]\ntoken = "[#]"', ["[tickets]", "token"]),
         ('[tickets]\nnumber_format = "TICKET"', ["[tickets]", "number_format"]),
+        ('[tickets]\nnumbering = "serial"', ["[tickets]", "numbering", "serial"]),
         ('[store]\nurl = "mysql://root@localhost/maild"', ["[store]", "url", "mysql"]),
         ("[outbound]\nmax_attempts = 0", ["[outbound]", "max_attempts"]),
         ("[smtp]\nmax_message_size = -1", ["[smtp]", "max_message_size"]),
@@ -339,3 +340,21 @@ def test_relay_port_out_of_range_is_an_error(tmp_path):
     (problem,) = problems_of(path)
     assert "[relay]" in problem
     assert "port" in problem
+
+
+def test_check_covers_department_template_overrides(broken_templates):
+    config, folder = broken_templates
+    text = config.read_text() + '[[department]]\nname = "Billing"\n'
+    config.write_text(text)
+    (folder / "Billing").mkdir()
+    override = folder / "Billing" / "agent_response.j2"
+    override.write_text("{% block subject %}{{ token }}{% endblock %}"
+                        "{% block text %}{{ no_such_thing }}{% endblock %}")  # fmt: skip
+    (folder / "Biling").mkdir()
+    (folder / "Biling" / "agent_response.j2").write_text((folder / "agent_response.j2").read_text())
+
+    result = maild(config, "check")
+
+    assert result.returncode == 1
+    assert f"{override}: 'no_such_thing' is undefined" in result.stderr
+    assert f"{folder / 'Biling'}: overrides notices for department 'Biling'" in result.stderr

@@ -6,11 +6,9 @@ from datetime import datetime
 
 import pytest
 
-from maild.worker import process_batch
 from store import tickets as ticket_queries
-from store.inbound import NewInbound, add_inbound
 from store.models import Ticket
-from tests.helpers import HELPDESK, make_message
+from tests.helpers import ingest, make_message
 
 ORG = {
     "tickets": {"default_department": "Support", "default_sla": "round the clock"},
@@ -33,13 +31,6 @@ ORG = {
 @pytest.fixture
 def pipeline(pipeline_for, db_url):
     return pipeline_for(db_url, **ORG)
-
-
-def ingest(pipeline, raw: bytes, rcpt=(HELPDESK,)) -> Ticket:
-    add_inbound([NewInbound(raw=raw, source="smtp", mail_from="ada@customer.test", rcpt_to=rcpt)])
-    while process_batch(pipeline):
-        pass
-    return Ticket.select().order_by(Ticket.id.desc()).first()
 
 
 def test_plain_mail_goes_to_the_default_department_with_a_24x7_clock(pipeline):
@@ -95,3 +86,39 @@ def _closing_edge(schedule, moment: datetime) -> bool:
 
     aware = moment.replace(tzinfo=_utc())
     return schedule.is_open(aware - timedelta(seconds=1))
+
+
+def test_sequential_numbering_fills_the_pattern_in_order_and_skips_taken_ones(pipeline_for, db_url):
+    sequential = pipeline_for(db_url, tickets={"numbering": "sequential", "number_format": "T-###"})
+    taken = ticket_queries.create_ticket(number="T-002", subject="from before",
+                                         requester=ticket_queries.user_for("x@y.test"),
+                                         source="email")  # fmt: skip
+    numbers = [ingest(sequential, make_message(subject=f"n{n}")).number for n in range(3)]
+    assert numbers == ["T-001", "T-003", "T-004"]
+    assert taken.number == "T-002"
+
+
+def test_a_sequential_number_keeps_its_digits_together_and_grows_past_the_pattern():
+    from maild.tokens import sequential_ticket_number
+
+    assert sequential_ticket_number("T-###-X", 7) == "T-007-X"
+    assert sequential_ticket_number("##", 1234) == "1234"
+    assert sequential_ticket_number("#-#", 5) == "05-"
+
+
+def test_priority_from_headers_only_when_switched_on(pipeline_for, db_url):
+    urgent = make_message(subject="urgent", headers={"X-Priority": "1 (Highest)"})
+    low = make_message(subject="whenever", headers={"Importance": "low"})
+
+    off = pipeline_for(db_url)
+    assert ingest(off, urgent).priority == "normal"
+
+    on = pipeline_for(db_url, tickets={"priority_from_headers": True})
+    assert (
+        ingest(on, make_message(subject="urgent", headers={"X-Priority": "1 (Highest)"})).priority
+        == "high"
+    )
+    ticket = ingest(on, low)
+    assert ticket.priority == "low"
+    routing = next(e.text for e in ticket_queries.thread(ticket) if e.kind == "event")
+    assert "priority 'low'" in routing and "Importance" in routing

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-import json
-
 import pytest
 
-from maild.worker import process_batch
 from store.agents import add_agent
-from store.inbound import NewInbound, add_inbound
 from store.models import Outbound, Ticket
+from tests.helpers import ingest as ingest_message
 from tests.helpers import make_message
+from tests.helpers import queued as sent
 
 BILLING = "support+billing@helpdesk.test"
 
@@ -28,17 +24,7 @@ def org(strategy: str = "round-robin", **department) -> dict:
 
 
 def ingest(pipeline, raw: bytes, rcpt=(BILLING,)) -> Ticket:
-    add_inbound([NewInbound(raw=raw, source="smtp", mail_from="ada@customer.test", rcpt_to=rcpt)])
-    while process_batch(pipeline):
-        pass
-    return Ticket.select().order_by(Ticket.id.desc()).first()
-
-
-def sent(kind: str) -> list[tuple[list[str], email.message.EmailMessage]]:
-    rows = Outbound.select().where(Outbound.kind == kind).order_by(Outbound.id)
-    parse = email.message_from_bytes
-    return [(json.loads(r.recipients), parse(bytes(r.raw), policy=email.policy.default))
-            for r in rows]  # fmt: skip
+    return ingest_message(pipeline, raw, rcpt)
 
 
 @pytest.fixture

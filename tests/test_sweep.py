@@ -146,3 +146,49 @@ def test_sla_commands_sweep_at_a_given_time_and_explain(pipeline, sink):
 
     bad = run_maild(config_path, "sla", "sweep", "--now", "yesterday", text=True)
     assert bad.returncode == 1 and "ISO 8601" in bad.stderr
+
+
+def test_explain_shows_spans_pauses_and_the_due_time_line_by_line(pipeline):
+    start = MONDAY_9_BERLIN
+    history = [(start, "open"), (start + timedelta(hours=1), "pending"),
+               (start + timedelta(hours=2), "open")]  # fmt: skip
+
+    def explain(history, created=start, at=start + timedelta(hours=3)):
+        return pipeline.org.explain("office", created=created, history=history,
+                                    first_response_at=None, now=at)  # fmt: skip
+
+    resumed = explain(history)
+    still_paused = explain(history[:2])
+    evening = start + timedelta(hours=6)
+    overnight = explain([(evening, "open")], created=evening, at=evening)
+
+    head = [
+        "plan 'office', schedule 'office' (Europe/Berlin)",
+        "created Mon 2026-11-23 09:00 CET (2026-11-23 08:00 UTC)",
+        "now Mon 2026-11-23 12:00 CET (2026-11-23 11:00 UTC)",
+    ]
+    assert resumed == [
+        *head,
+        "pause: pending from Mon 2026-11-23 10:00 CET to Mon 2026-11-23 11:00 CET: "
+        "60 business minutes",
+        "paused in total: 60 business minutes",
+        "first response: no target in plan 'office'",
+        "resolution: 240 + 60 business minutes paused = 300 business minutes from created",
+        "  Mon 2026-11-23 09:00 CET - 14:00 CET: 300 business minutes",
+        "  due Mon 2026-11-23 14:00 CET (2026-11-23 13:00 UTC)",
+    ]
+    assert still_paused == [
+        *head,
+        "pause: pending from Mon 2026-11-23 10:00 CET to now (ongoing): 120 business minutes",
+        "paused in total: 120 business minutes",
+        "status 'pending' pauses the clock: no due time until it resumes",
+        "resolution: 60 business minutes used, 180 business minutes left on resuming",
+    ]
+    assert overnight[-4:] == [
+        "resolution: 240 + 0 business minutes paused = 240 business minutes from created",
+        "  Mon 2026-11-23 15:00 CET - 17:00 CET: 120 business minutes",
+        "  Tue 2026-11-24 09:00 CET - 11:00 CET: 120 business minutes",
+        "  due Tue 2026-11-24 11:00 CET (2026-11-24 10:00 UTC)",
+    ]
+    assert pipeline.org.explain("nonexistent", created=start, history=[], first_response_at=None,
+                                now=start) is None  # fmt: skip
