@@ -3,6 +3,8 @@ with the fewest open tickets. Returns who and why; the pipeline records and anno
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from maild.routing import Routing
 from store import agents, assignment
 from store.models import Agent
@@ -10,8 +12,11 @@ from store.models import Agent
 __all__ = ["choose"]
 
 
-def choose(routing: Routing) -> tuple[Agent | None, str]:
-    """The agent a new ticket goes to under `routing`, and how they were chosen."""
+def choose(routing: Routing, finished: Iterable[str]) -> tuple[Agent | None, str]:
+    """The agent a new ticket goes to under `routing`, and how they were chosen.
+
+    `finished` are the statuses (resolved or closed states) that no longer count as work.
+    """
     if routing.assign_agent:
         agent = agents.agent_by_email(routing.assign_agent)
         if agent is None or not agent.active:
@@ -24,7 +29,7 @@ def choose(routing: Routing) -> tuple[Agent | None, str]:
         return None, f"no active agents in {routing.department!r} to assign to"
     if routing.auto_assign == "round-robin":
         return assignment.next_in_turn(routing.department, members), "round-robin"
-    counts = assignment.open_counts([m.id for m in members])
+    counts = assignment.open_counts([m.id for m in members], list(finished))
     # min() keeps the first of equals: the longest-serving member wins a tie.
     chosen = min(members, key=lambda m: counts.get(m.id, 0))
     return chosen, f"fewest open tickets ({counts.get(chosen.id, 0)})"

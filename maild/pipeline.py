@@ -159,7 +159,7 @@ class Pipeline:
 
     def _staff(self, ticket: Ticket, routing, msg: ParsedMessage, user: User) -> None:
         """Assign the new ticket if the organisation says so, and tell the agents."""
-        agent, how = assign.choose(routing)
+        agent, how = assign.choose(routing, self.org.statuses.final)
         if agent is not None:
             assignment.assign(ticket, agent)
             address = agents.primary_email(agent)

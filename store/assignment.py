@@ -25,11 +25,11 @@ def active_members(department: str) -> list[Agent]:
     )
 
 
-def open_counts(agent_ids: Sequence[int]) -> dict[int, int]:
-    """How many unresolved tickets each agent holds."""
+def open_counts(agent_ids: Sequence[int], finished: Sequence[str] = FINAL) -> dict[int, int]:
+    """How many tickets each agent holds that are not in one of the `finished` statuses."""
     rows = (
         Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id))
-        .where(Ticket.assignee.in_(list(agent_ids)) & Ticket.status.not_in(FINAL))
+        .where(Ticket.assignee.in_(list(agent_ids)) & Ticket.status.not_in(list(finished)))
         .group_by(Ticket.assignee)
         .tuples()
     )
