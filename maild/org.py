@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from maild.config import Config
 from maild.config_org import ALWAYS
 from maild.parse import ParsedMessage
-from maild.routing import Routing, route
+from maild.routing import Routing, RuleChoices, route
 from maild.sla import Clock, Plan, Schedule, StatusChange, compute, explain
 from maild.statuses import StatusBook
 
@@ -40,7 +40,11 @@ class Organisation:
         }
 
     def route_new(
-        self, msg: ParsedMessage, rcpt_to: Sequence[str], topic: str | None = None
+        self,
+        msg: ParsedMessage,
+        rcpt_to: Sequence[str],
+        topic: str | None = None,
+        rules: RuleChoices | None = None,
     ) -> Routing:
         tickets = self.config.tickets
         headers = (msg.header("X-Priority"), msg.header("Importance"))
@@ -54,6 +58,7 @@ class Organisation:
             default_priority=tickets.default_priority,
             priorities=tickets.priorities,
             priority_headers=headers if tickets.priority_from_headers else None,
+            rules=rules,
         )
 
     def clock(

@@ -18,7 +18,27 @@ from dataclasses import dataclass
 
 from maild.config_org import Department, Topic
 
-__all__ = ["Routing", "route"]
+__all__ = ["Routing", "RuleChoices", "route"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleChoices:
+    """What the TOML rules chose for a new ticket; each wins over every other source.
+
+    `by` names the rules, for the reasons (e.g. "rule 'vip customers'").
+    """
+
+    department: str | None = None
+    topic: str | None = None
+    sla: str | None = None
+    priority: str | None = None
+    agent: str | None = None
+    team: str | None = None
+    by: dict[str, str] | None = None  # choice name -> the rule that made it
+
+    def why(self, choice: str) -> str:
+        rule = (self.by or {}).get(choice)
+        return f"rule {rule!r}" if rule else "a rule"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +68,28 @@ def route(
     default_priority: str = "normal",
     priorities: Sequence[str] = ("low", "normal", "high", "emergency"),
     priority_headers: tuple[str, str] | None = None,
-    rule_sla: str | None = None,
+    rules: RuleChoices | None = None,
 ) -> Routing:
-    """Decide for a new ticket. `priority_headers` is (X-Priority, Importance) when enabled."""
+    """Decide for a new ticket. `priority_headers` is (X-Priority, Importance) when enabled;
+    `rules` are the rules' choices, which win over everything else."""
+    rules = rules or RuleChoices()
     reasons: list[str] = []
+    if rules.topic:
+        topic, topic_source = rules.topic, f"chosen by {rules.why('topic')}"
+    else:
+        topic_source = "chosen by the sender"
     chosen_topic = next((t for t in topics if t.name == topic), None) if topic else None
     if topic and chosen_topic is None:
         reasons.append(f"help topic {topic!r} is not declared; ignored")
     elif chosen_topic:
-        reasons.append(f"help topic {chosen_topic.name!r} chosen by the sender")
+        reasons.append(f"help topic {chosen_topic.name!r} {topic_source}")
 
     department, address = _by_address(recipients, departments)
-    if department:
+    ruled = _named(departments, rules.department) if rules.department else None
+    if ruled:
+        department = ruled
+        reasons.append(f"department {ruled.name!r}: from {rules.why('department')}")
+    elif department:
         reasons.append(f"department {department.name!r}: mail was sent to {address}")
     elif chosen_topic and chosen_topic.department:
         department = _named(departments, chosen_topic.department)
@@ -70,8 +100,8 @@ def route(
     else:
         reasons.append("no department: none matched and no default is set")
 
-    if rule_sla:
-        sla, why = rule_sla, "from a rule"
+    if rules.sla:
+        sla, why = rules.sla, f"from {rules.why('sla')}"
     elif chosen_topic and chosen_topic.sla:
         sla, why = chosen_topic.sla, "from help topic"
     elif department and department.sla:
@@ -83,7 +113,9 @@ def route(
     reasons.append(f"SLA plan {sla!r}: {why}" if sla else "no SLA plan")
 
     priority, why = default_priority, "the default"
-    if chosen_topic and chosen_topic.priority:
+    if rules.priority:
+        priority, why = rules.priority, f"from {rules.why('priority')}"
+    elif chosen_topic and chosen_topic.priority:
         priority, why = chosen_topic.priority, "from help topic"
     elif priority_headers:
         found = _header_priority(priority_headers, priorities)
@@ -93,9 +125,14 @@ def route(
 
     agent = (chosen_topic.assign_agent or None) if chosen_topic else None
     team = (chosen_topic.assign_team or None) if chosen_topic else None
+    source = "help topic"
+    if rules.agent or rules.team:
+        agent, team = rules.agent, rules.team
+        source = rules.why("assign" if rules.agent else "team")
     strategy = department.auto_assign if department and not (agent or team) else "none"
     if agent or team:
-        reasons.append(f"assigned to {agent or 'team ' + repr(team)}: from help topic")
+        who = " and ".join(x for x in (agent, f"team {team!r}" if team else "") if x)
+        reasons.append(f"assigned to {who}: from {source}")
     elif strategy != "none":
         reasons.append(f"auto-assignment: {strategy} in {department.name!r}")
     return Routing(

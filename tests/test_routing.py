@@ -4,7 +4,7 @@ priority in their order; every choice explained."""
 from __future__ import annotations
 
 from maild.config_org import Department, Topic
-from maild.routing import route
+from maild.routing import RuleChoices, route
 
 DEPARTMENTS = (
     Department(name="Support", sla="standard"),
@@ -70,9 +70,35 @@ def test_no_default_means_no_department():
 
 
 def test_rule_sla_wins_over_everything():
-    decision = decide(topic="Billing / Refunds", rule_sla="vip")
+    decision = decide(topic="Billing / Refunds", rules=RuleChoices(sla="vip"))
     assert decision.sla == "vip"
     assert "SLA plan 'vip': from a rule" in decision.reasons
+
+
+def test_rule_choices_win_over_address_topic_and_headers():
+    by = {"department": "to sales", "priority": "calm", "assign": "ann"}
+    choices = RuleChoices(department="Sales", topic="Outage", priority="low", agent="a@x.test",
+                          by=by)  # fmt: skip
+    decision = decide(recipients=["billing@example.com"], topic="General", rules=choices,
+                      priority_headers=("1", ""))  # fmt: skip
+    assert (decision.department, decision.topic, decision.priority) == ("Sales", "Outage", "low")
+    # Neither Outage nor Sales names a plan: the default; the rule's agent replaces the team.
+    assert (decision.sla, decision.assign_agent, decision.assign_team) == (
+        "basic",
+        "a@x.test",
+        None,
+    )
+    assert decision.auto_assign == "none"
+    assert "department 'Sales': from rule 'to sales'" in decision.reasons
+    assert "help topic 'Outage' chosen by a rule" in decision.reasons
+    assert "priority 'low': from rule 'calm'" in decision.reasons
+    assert "assigned to a@x.test: from rule 'ann'" in decision.reasons
+
+
+def test_a_rules_department_brings_its_sla_plan():
+    decision = decide(recipients=["support@example.com"], rules=RuleChoices(department="Billing"))
+    assert (decision.department, decision.sla, decision.auto_assign) == (
+        "Billing", "billing", "round-robin")  # fmt: skip
 
 
 def test_topic_assignment_replaces_auto_assignment():
