@@ -34,7 +34,8 @@ def enqueue(
     raw: bytes,
     ticket=None,
     rate_key: str = "",
-) -> None:
+) -> int | None:
+    """Queue a message; its id (None inside `sql.deferred_inserts()`, which writes it later)."""
     values = {
         "kind": kind,
         "mail_from": mail_from,
@@ -44,7 +45,7 @@ def enqueue(
         "ticket": ticket.id if ticket is not None else None,
         "rate_key": rate_key.lower(),
     }
-    sql.insert_later(Outbound, values)
+    return sql.insert_later(Outbound, values)
 
 
 def count_recent(rate_key: str, since: datetime) -> int:

@@ -86,12 +86,12 @@ def insert(model: type[Model], values: Mapping[str, Any], *, ignore_conflict: bo
 
 
 def insert_later(model: type[Model], values: Mapping[str, Any], *, ignore_conflict: bool = False):
-    """INSERT a row whose id nobody needs: now, or at the end of `deferred_inserts()`."""
+    """INSERT a row now (returning its id), or at the end of `deferred_inserts()` (None)."""
     pending = _deferred.get()
     if pending is None:
-        insert(model, values, ignore_conflict=ignore_conflict)
-    else:
-        pending.append((model, _with_defaults(model, values), ignore_conflict))
+        return insert(model, values, ignore_conflict=ignore_conflict)
+    pending.append((model, _with_defaults(model, values), ignore_conflict))
+    return None
 
 
 @contextmanager
