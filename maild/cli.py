@@ -30,6 +30,11 @@ def _parser():
     pipe.add_argument("-f", "--from", dest="mail_from", help="envelope sender")
     pipe.add_argument("recipients", nargs="*", help="envelope recipients")
     sub.add_parser("check", help="validate config and templates; list every error")
+    fetch = sub.add_parser("fetch", help="poll the [[mailbox]] mailboxes once now")
+    fetch.add_argument("--mailbox", metavar="NAME", help="only this one (even if disabled)")
+    mailbox = sub.add_parser("mailbox", help="the polled mailboxes")
+    msub = mailbox.add_subparsers(dest="action", required=True, metavar="ACTION")
+    msub.add_parser("status", help="state, counts, last error, messages not stored")
 
     quarantine = sub.add_parser("quarantine", help="messages that could not be processed")
     qsub = quarantine.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -198,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
             from maild.daemon import run
 
             return run(config)
+        if args.command in ("fetch", "mailbox"):
+            from maild import fetch_admin
+
+            return fetch_admin.dispatch(config, args)
         return admin.dispatch(config, args)
     except ConfigError as exc:
         for problem in exc.problems:

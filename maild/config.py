@@ -27,6 +27,7 @@ from maild.config_org import (
 )
 from maild.config_walk import build, build_list, toml_name
 from maild.errors import ConfigError
+from maild.mailbox_config import Mailbox, mailbox_problems, resolve_mailboxes, screen_secrets
 
 __all__ = ["Config", "load"]
 
@@ -140,6 +141,7 @@ class Config:
     teams: tuple[Team, ...] = field(default=(), metadata={"toml": "team"})
     statuses: tuple[Status, ...] = field(default=(), metadata={"toml": "status"})
     roles: tuple[Role, ...] = field(default=(), metadata={"toml": "role"})
+    mailboxes: tuple[Mailbox, ...] = field(default=(), metadata={"toml": "mailbox"})
 
     @property
     def domain(self) -> str:
@@ -173,7 +175,7 @@ class Config:
 
 
 _SECTIONS = {toml_name(f): f for f in dataclasses.fields(Config) if f.name != "path"}
-_LISTS = {"schedules", "slas", "departments", "topics", "teams", "statuses", "roles"}
+_LISTS = {"schedules", "slas", "departments", "topics", "teams", "statuses", "roles", "mailboxes"}
 
 
 def load(path: str | Path) -> Config:
@@ -186,6 +188,7 @@ def load(path: str | Path) -> Config:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError([f"{path}: {exc}"]) from None
     problems: list[str] = []
+    screen_secrets(table, str(path), problems)
     sections: dict[str, Any] = {}
     hints = get_type_hints(Config)
     for name, value in table.items():
@@ -201,7 +204,7 @@ def load(path: str | Path) -> Config:
         else:
             sections[field.name] = build(hints[field.name], value, f"{path}: [{name}]", problems)
     config = Config(path=path, **sections)
-    problems += _check(config) + org_problems(config)
+    problems += _check(config) + org_problems(config) + mailbox_problems(config)
     if problems:
         raise ConfigError(problems)
     return _resolve(config)
@@ -264,4 +267,5 @@ def _resolve(config: Config) -> Config:
         **{f.name: base / getattr(config.paths, f.name) for f in dataclasses.fields(Paths)}
     )
     url = resolve_store_url(config.store.url, str(base))
-    return dataclasses.replace(config, paths=paths, store=Store(url=url))
+    mailboxes = resolve_mailboxes(config.mailboxes, base)
+    return dataclasses.replace(config, paths=paths, store=Store(url=url), mailboxes=mailboxes)

@@ -1,7 +1,8 @@
 """`maild run`: the SMTP intake, the workers and the scheduler.
 
 The main process serves SMTP on its asyncio loop and runs three threads: the intake
-writer (group commits), the outbound sender and the scheduler. Processing — parsing and
+writer (group commits), the outbound sender and the scheduler, plus one thread per polled
+`[[mailbox]]` (`maild.fetch_daemon`). Processing — parsing and
 storing, the CPU-heavy part — runs in `[processing] workers` child processes so it does
 not share one interpreter lock with the intake (0 runs it in a thread instead). SIGTERM or
 SIGINT stops intake first, then lets each worker finish or roll back the batch in hand.
@@ -23,6 +24,7 @@ import schedule
 from maild.config import Config, load
 from maild.delivery import Deliverer, run_sender
 from maild.errors import ConfigError
+from maild.fetch_daemon import start_pollers
 from maild.notices import Notices
 from maild.pipeline import Pipeline
 from maild.smtp import IntakeWriter, make_server
@@ -144,6 +146,7 @@ class Daemon:
         sender = Deliverer(self.config, owner=self.owner)
         self._thread("outbound", run_sender, sender, self.stop, self.send_wake)
         self._thread("scheduler", self._scheduler)
+        start_pollers(self.config, self.stop, self.process_wake, self._thread)
         server = None
         if self.config.smtp.enabled:
             server = await make_server(self.config, self.writer)

@@ -105,6 +105,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     _add_missing_columns,  # 4: organisations, their domains; users' organisation and primary flag
     _drop_first_response_due_index,  # 5
     _add_missing_columns,  # 6: the agent who wrote a response or note
+    _add_missing_columns,  # 7: polled mailboxes: their state and the messages seen in them
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

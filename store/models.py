@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from peewee import (
     BigAutoField,
+    BigIntegerField,
     BlobField,
     BooleanField,
     CharField,
@@ -32,6 +33,8 @@ __all__ = [
     "Collaborator",
     "Entry",
     "Inbound",
+    "MailboxMessage",
+    "MailboxState",
     "MessageRef",
     "Meta",
     "Organisation",
@@ -309,6 +312,63 @@ class Outbound(BaseModel):
         )
 
 
+class MailboxState(BaseModel):
+    """A polled mailbox (`[[mailbox]]` in config.toml): who polls it now, when next, how it went.
+
+    The lease (`lease_owner` until `lease_until`) lets exactly one process poll the mailbox
+    at a time. `uidvalidity` is the IMAP folder's last seen UIDVALIDITY (0 for POP3);
+    `failures` counts consecutive failed polls (the back-off) and `last_error` says why.
+    """
+
+    name = CharField(max_length=32, primary_key=True)
+    lease_owner = CharField(max_length=200, default="")
+    lease_until = DateTimeField(default=now)
+    next_poll = DateTimeField(default=now)
+    uidvalidity = BigIntegerField(default=0)
+    last_poll = DateTimeField(null=True)
+    last_ok = DateTimeField(null=True)
+    failures = IntegerField(default=0)
+    last_error = TextField(default="")
+    stored = BigIntegerField(default=0)
+    duplicates = BigIntegerField(default=0)
+    rejected = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "mailboxes"
+
+
+class MailboxMessage(BaseModel):
+    """One message seen in a polled mailbox, by (mailbox, uidvalidity, uid): the record that
+    makes polling exactly-once. It is written in the transaction that stores the message.
+
+    `uid` is the IMAP UID as text or the POP3 UIDL; `number` the IMAP UID (0 for POP3).
+    `state`: "stored" (its `inbound` row), "duplicate" (the same Message-ID or content came
+    from this mailbox before), "too_large", "failed" (the server never delivered it in
+    full), or "retrying" (a fetch failed; `attempts` so far, `error` the last reason).
+    """
+
+    id = BigAutoField()
+    mailbox = CharField(max_length=32)
+    uidvalidity = BigIntegerField()
+    uid = CharField(max_length=100)
+    number = BigIntegerField(default=0)
+    message_key = CharField(max_length=80, default="")
+    state = CharField(max_length=16)
+    inbound = ForeignKeyField(Inbound, null=True, on_delete="SET NULL")
+    size = BigIntegerField(default=0)
+    attempts = IntegerField(default=0)
+    error = TextField(default="")
+    created = DateTimeField(default=now)
+
+    class Meta:
+        table_name = "mailbox_messages"
+        indexes = (
+            (("mailbox", "uidvalidity", "uid"), True),
+            (("mailbox", "uidvalidity", "number"), False),
+            (("mailbox", "message_key"), False),
+        )
+
+
 MODELS = (
     Meta,
     Organisation,
@@ -326,4 +386,6 @@ MODELS = (
     Attachment,
     MessageRef,
     Outbound,
+    MailboxState,
+    MailboxMessage,
 )
