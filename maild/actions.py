@@ -6,7 +6,8 @@ the same notices whichever way it came. Each runs in the caller's transaction.
 
 `by` is the acting agent, checked against their role in the ticket's department (and
 refused with `ActionRefused` naming what is missing); None is an administrator at the
-command line, who may do anything.
+command line or a rule, who may do anything. `via` names who did it in the thread's event
+(default: the agent's address, or "administrator").
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ class TicketActions:
 
     # -- status and SLA -------------------------------------------------------------------
 
-    def set_status(self, ticket: Ticket, status: str, *, by: Agent | None = None) -> bool:
+    def set_status(
+        self, ticket: Ticket, status: str, *, by: Agent | None = None, via: str = ""
+    ) -> bool:
         """Move the ticket to `status`; whether it changed. Recomputes the SLA due times."""
         if status not in self.org.statuses:
             known = ", ".join(self.org.statuses.names())
@@ -69,7 +72,7 @@ class TicketActions:
         self._require(by, ticket, "ticket.close" if final else "ticket.edit")
         if not tickets.touch(ticket, status=status, final=final):
             return False
-        self._event(ticket, f"Status set to {status}", by)
+        self._event(ticket, f"Status set to {status}", by, via)
         self.recompute_due(ticket)
         return True
 
@@ -91,27 +94,31 @@ class TicketActions:
         first = naive(clock.first_response_due) if clock else None
         tickets.set_due(ticket, due=due, first_response_due=first)
 
-    def set_sla(self, ticket: Ticket, sla: str, *, by: Agent | None = None) -> bool:
+    def set_sla(self, ticket: Ticket, sla: str, *, by: Agent | None = None, via: str = "") -> bool:
         if sla and sla not in self.org.plans:
             raise ActionRefused(f"unknown SLA plan {sla!r}")
         self._require(by, ticket, "ticket.edit")
         if not tickets.update_ticket(ticket, sla=sla or None):
             return False
-        self._event(ticket, f"SLA plan set to {sla or 'none'}", by)
+        self._event(ticket, f"SLA plan set to {sla or 'none'}", by, via)
         self.recompute_due(ticket)
         return True
 
-    def set_priority(self, ticket: Ticket, priority: str, *, by: Agent | None = None) -> bool:
+    def set_priority(
+        self, ticket: Ticket, priority: str, *, by: Agent | None = None, via: str = ""
+    ) -> bool:
         if priority not in self.config.tickets.priorities:
             known = ", ".join(self.config.tickets.priorities)
             raise ActionRefused(f"unknown priority {priority!r} (one of {known})")
         self._require(by, ticket, "ticket.edit")
         if not tickets.update_ticket(ticket, priority=priority):
             return False
-        self._event(ticket, f"Priority set to {priority}", by)
+        self._event(ticket, f"Priority set to {priority}", by, via)
         return True
 
-    def set_topic(self, ticket: Ticket, topic: str, *, by: Agent | None = None) -> bool:
+    def set_topic(
+        self, ticket: Ticket, topic: str, *, by: Agent | None = None, via: str = ""
+    ) -> bool:
         """Set the help topic; its SLA plan, when it names one, replaces the ticket's."""
         declared = next((t for t in self.config.topics if t.name == topic), None)
         if declared is None:
@@ -120,13 +127,15 @@ class TicketActions:
         changes = {"topic": topic, **({"sla": declared.sla} if declared.sla else {})}
         if not tickets.update_ticket(ticket, **changes):
             return False
-        self._event(ticket, f"Help topic set to {topic}", by)
+        self._event(ticket, f"Help topic set to {topic}", by, via)
         self.recompute_due(ticket)
         return True
 
     # -- who handles it -------------------------------------------------------------------
 
-    def transfer(self, ticket: Ticket, department: str, *, by: Agent | None = None) -> bool:
+    def transfer(
+        self, ticket: Ticket, department: str, *, by: Agent | None = None, via: str = ""
+    ) -> bool:
         """Move the ticket to `department` and alert its members.
 
         The SLA plan follows the routing order: the help topic's plan stays; otherwise the
@@ -144,12 +153,14 @@ class TicketActions:
         if not (topic and topic.sla) and declared.sla:
             changes["sla"] = declared.sla
         tickets.update_ticket(ticket, **changes)
-        self._event(ticket, f"Transferred from {old or 'no department'} to {department}", by)
+        self._event(ticket, f"Transferred from {old or 'no department'} to {department}", by, via)
         self.recompute_due(ticket)
         self.notifier.alert("transfer_alert", ticket, extra={"transfer": {"from": old or ""}})
         return True
 
-    def assign(self, ticket: Ticket, agent: Agent | None, *, by: Agent | None = None) -> bool:
+    def assign(
+        self, ticket: Ticket, agent: Agent | None, *, by: Agent | None = None, via: str = ""
+    ) -> bool:
         """Assign the ticket to `agent` (None: unassign) and alert the new assignee."""
         if by is not None and agent is not None and agent.id == by.id:
             self._require(by, ticket, "ticket.view")  # taking a ticket one can see is allowed
@@ -161,24 +172,26 @@ class TicketActions:
             return False
         if agent is None:
             tickets.update_ticket(ticket, assignee=None)
-            self._event(ticket, "Unassigned", by)
+            self._event(ticket, "Unassigned", by, via)
             return True
         assignment.assign(ticket, agent)
         address = agents.primary_email(agent)
-        how = f"by {agents.primary_email(by)}" if by else "by an administrator"
-        self._event(ticket, f"Assigned to {address} {how}", by)
+        how = f"by {agents.primary_email(by)}" if by else f"by {via or 'an administrator'}"
+        self._event(ticket, f"Assigned to {address} {how}", by, via)
         if by is None or by.id != agent.id:
             self.notifier.alert("assignment_alert", ticket, to=[address],
                                 extra={"assignment": {"how": how}})  # fmt: skip
         return True
 
-    def set_team(self, ticket: Ticket, team: str, *, by: Agent | None = None) -> bool:
+    def set_team(
+        self, ticket: Ticket, team: str, *, by: Agent | None = None, via: str = ""
+    ) -> bool:
         if team and not any(t.name == team for t in self.config.teams):
             raise ActionRefused(f"unknown team {team!r}")
         self._require(by, ticket, "ticket.assign")
         if not tickets.update_ticket(ticket, team=team or None):
             return False
-        self._event(ticket, f"Team set to {team or 'none'}", by)
+        self._event(ticket, f"Team set to {team or 'none'}", by, via)
         return True
 
     # -- the thread -----------------------------------------------------------------------
@@ -225,8 +238,8 @@ class TicketActions:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _event(self, ticket: Ticket, text: str, by: Agent | None) -> None:
-        who = agents.primary_email(by) if by else "administrator"
+    def _event(self, ticket: Ticket, text: str, by: Agent | None, via: str = "") -> None:
+        who = via or (agents.primary_email(by) if by else "administrator")
         tickets.add_event(ticket, f"{text} ({who})")
 
     def _last_message(self, ticket: Ticket) -> _Parent | None:

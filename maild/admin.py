@@ -11,7 +11,7 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
-from maild import agents_admin, tickets_admin, users_admin
+from maild import agents_admin, rules_admin, tickets_admin, users_admin
 from maild.config import Config
 
 __all__ = ["check", "dispatch"]
@@ -29,12 +29,49 @@ def check(config: Config) -> int:
             f"{config.paths.templates / folder}: overrides notices for department {folder!r}, "
             "which is not declared"
         )
+    problems += _rule_problems(config)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
         return 1
     print(f"{config.path}: OK")
     return 0
+
+
+def _rule_problems(config: Config) -> list[str]:
+    """The rule files' problems; agents' addresses are checked when the database exists."""
+    from maild.rulebook import RuleBook, RulesError
+    from rules import signature
+
+    if not config.paths.rules.is_dir() or not signature(config.paths.rules):
+        return []
+    agents = _agent_addresses(config.store.url)
+    if agents is None:
+        print(f"{config.path}: agents named in rules not checked: no database yet", file=sys.stderr)
+    try:
+        RuleBook(config, agents=(lambda: agents) if agents is not None else None)
+    except RulesError as exc:
+        return exc.problems
+    return []
+
+
+def _agent_addresses(url: str) -> list[str] | None:
+    """Every active agent's address, read without creating or migrating anything; None when
+    there is no database to read."""
+    from peewee import DatabaseError, OperationalError
+
+    from store.agents import all_addresses
+    from store.db import close_database, open_database
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    try:
+        open_database(url, migrate=False)
+        return all_addresses()
+    except (OperationalError, DatabaseError):
+        return None
+    finally:
+        close_database()
 
 
 def dispatch(config: Config, args: Namespace) -> int:
@@ -216,6 +253,7 @@ _COMMANDS = {
     ("ticket", "set"): tickets_admin.ticket_set,
     ("ticket", "reply"): tickets_admin.ticket_reply,
     ("ticket", "note"): tickets_admin.ticket_note,
+    ("rules", "test"): rules_admin.rules_test,
     ("sla", "sweep"): _sla_sweep,
     ("sla", "explain"): _sla_explain,
     ("agent", "add"): agents_admin.agent_add,

@@ -74,6 +74,15 @@ def _parser():
     note.add_argument("number")
     note.add_argument("--agent", metavar="EMAIL", help="whose note (default: administrator)")
 
+    rules = sub.add_parser("rules", help="the TOML rules: dry-run them on a saved message")
+    rsub = rules.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rtest = rsub.add_parser("test", help="what the rules would do with MESSAGE; changes nothing")
+    rtest.add_argument("message", metavar="MESSAGE.eml")
+    rtest.add_argument("--channel", default="email", choices=("email", "web", "api", "phone"))
+    rtest.add_argument("--as-reply-to", metavar="NUMBER", help="as a follow-up to this ticket")
+    rtest.add_argument("--to", action="append", metavar="ADDRESS",
+                       help="the envelope recipient (default: the helpdesk address)")  # fmt: skip
+
     sla = sub.add_parser("sla", help="service level: the sweep and how due times came about")
     ssub = sla.add_subparsers(dest="action", required=True, metavar="ACTION")
     sweep = ssub.add_parser("sweep", help="mark overdue tickets and queue alerts now")

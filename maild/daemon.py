@@ -58,6 +58,8 @@ class Daemon:
         self.process_wake = context.Event()
         self.send_wake = context.Event()
         self.write_lock = context.Lock()
+        # Bumped on SIGHUP: every worker then reads the rule files again (see maild.worker).
+        self.rules_generation = context.Value("i", 0)
         share_write_lock(self.write_lock)
         open_database(config.store.url)
         # Stable across restarts, so a restarted daemon takes back its own leases at once.
@@ -79,7 +81,13 @@ class Daemon:
                     self.owner,
                     os.getpid(),
                     logging.getLogger().level,
-                    (self.stop, self.process_wake, self.send_wake, self.write_lock),
+                    (
+                        self.stop,
+                        self.process_wake,
+                        self.send_wake,
+                        self.write_lock,
+                        self.rules_generation,
+                    ),
                 ),
                 name=f"maild-worker-{n}",
                 daemon=True,
@@ -105,7 +113,13 @@ class Daemon:
             self.process_wake,
             owner=self.owner,
             after_batch=self.send_wake.set,
+            reload_rules=_generation_watch(self.rules_generation),
         )
+
+    def reread_rules(self) -> None:
+        with self.rules_generation.get_lock():
+            self.rules_generation.value += 1
+        log.info("maild: SIGHUP: the workers read the rule files again")
 
     def _scheduler(self) -> None:
         jobs = schedule.Scheduler()
@@ -138,6 +152,7 @@ class Daemon:
         stopping = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reread_rules)
         self.writer.start()
         for worker in self.workers:
             worker.start()
@@ -176,9 +191,11 @@ class Daemon:
 
 def _worker_process(config_path, owner, parent, level, shared) -> None:
     """A processing worker in a child process of its own."""
-    stop, wake, after, write_lock = shared
-    # The terminal's Ctrl-C reaches the whole process group; the parent decides when to stop.
+    stop, wake, after, write_lock, rules_generation = shared
+    # The terminal's Ctrl-C (or a hang-up) reaches the whole process group; the parent
+    # decides when to stop, and passes SIGHUP on through `rules_generation`.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _configure_logging(level)
     config = load(config_path)
     share_write_lock(write_lock)
@@ -191,9 +208,23 @@ def _worker_process(config_path, owner, parent, level, shared) -> None:
             owner=owner,
             after_batch=after.set,
             alive=lambda: os.getppid() == parent,
+            reload_rules=_generation_watch(rules_generation),
         )
     finally:
         database.close()
+
+
+def _generation_watch(generation):
+    """A callable that is True once each time `generation` has moved on since last asked."""
+    seen = generation.value
+
+    def moved() -> bool:
+        nonlocal seen
+        current = generation.value
+        changed, seen = current != seen, current
+        return changed
+
+    return moved
 
 
 def _configure_logging(level: int) -> None:

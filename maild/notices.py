@@ -32,6 +32,7 @@ NOTICES = (
     "new_message_alert",
     "assignment_alert",
     "transfer_alert",
+    "rejection",
 )
 _BLOCKS = ("subject", "text", "html")
 
@@ -79,7 +80,9 @@ class Notices:
 
     def check(self) -> list[str]:
         """Every problem with the templates and department overrides, each naming the file."""
-        problems = [p for name in NOTICES if (p := self._check_one(name, f"{name}.j2"))]
+        extra = sorted(p.stem for p in self.directory.glob("*.j2") if p.stem not in NOTICES)
+        names = [*NOTICES, *extra]  # extra ones: canned responses rules may name
+        problems = [p for name in names if (p := self._check_one(name, f"{name}.j2"))]
         for department, names in sorted(self.overrides.items()):
             for name in sorted(names):
                 problem = self._check_one(name, f"{department}/{name}.j2")
@@ -140,6 +143,7 @@ def sample_context() -> dict[str, Any]:
         "message": {"text": "It is still burning.", "from": "Ada Lovelace <ada@example.org>"},
         "assignment": {"how": "round-robin"},
         "transfer": {"from": "Support"},
+        "rejection": {"reason": "We do not accept mail from this domain.", "subject": "Hi"},
         "response": {"text": "Please unplug it.", "html": "<p>Please unplug it.</p>"},
         "agent": {"name": "Grace Hopper"},
         "token": "[#123456]",

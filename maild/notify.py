@@ -20,7 +20,9 @@ from maild.tokens import Signer, subject_token
 from store import outbound, tickets
 from store.models import Ticket
 
-__all__ = ["Notifier"]
+__all__ = ["NO_TICKET", "Notifier"]
+
+NO_TICKET = "0"  # the number in Message-IDs of mail about no ticket; never a ticket's
 
 
 class Notifier:
@@ -88,6 +90,46 @@ class Notifier:
             rate_key=rate_key,
         )
         tickets.add_message_ref(message_id, direction="out", ticket=ticket)
+
+    def queue_without_ticket(
+        self,
+        notice: str,
+        *,
+        to: tuple[str, str],
+        parent: ParsedMessage | None,
+        extra: dict | None = None,
+    ) -> None:
+        """Queue `notice` to one person about a message that opened no ticket (a rule's
+        rejection). It carries our signed Message-ID, so a reply to it is known as ours, but
+        no token and no reply address: there is no ticket to reply to."""
+        helpdesk = self.config.helpdesk
+        context = {
+            "helpdesk": {"name": helpdesk.name, "address": helpdesk.address, "url": helpdesk.url},
+            "recipient": {"name": to[0], "email": to[1]},
+            "signature": "",
+            **(extra or {}),
+        }
+        rendered = self.notices.render(notice, context)
+        message_id = self.signer.message_id(NO_TICKET)
+        references = (*parent.references, parent.message_id) if parent else ()
+        envelope = Envelope(
+            sender_name=helpdesk.name,
+            sender=helpdesk.address,
+            to=[to],
+            message_id=message_id,
+            loop_token=self.loop_token,
+            in_reply_to=parent.message_id if parent else "",
+            references=tuple(m for m in references if m),
+            auto_submitted="auto-replied",
+        )
+        outbound.enqueue(
+            kind=notice,
+            mail_from=helpdesk.address,
+            recipients=envelope.recipients,
+            message_id=message_id,
+            raw=compose(envelope, rendered),
+            rate_key=to[1],
+        )
 
     def alert(
         self,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from maild.config import Config
 from maild.config_org import ALWAYS
+from maild.mailbox_config import department_of_source
 from maild.parse import ParsedMessage
 from maild.routing import Routing, RuleChoices, route
 from maild.sla import Clock, Plan, Schedule, StatusChange, compute, explain
@@ -45,7 +46,9 @@ class Organisation:
         rcpt_to: Sequence[str],
         topic: str | None = None,
         rules: RuleChoices | None = None,
+        source: str = "",
     ) -> Routing:
+        """Route a new ticket; `source` is the inbound row's (e.g. "imap:sales")."""
         tickets = self.config.tickets
         headers = (msg.header("X-Priority"), msg.header("Importance"))
         return route(
@@ -59,6 +62,7 @@ class Organisation:
             priorities=tickets.priorities,
             priority_headers=headers if tickets.priority_from_headers else None,
             rules=rules,
+            mailbox=_mailbox(self.config, source),
         )
 
     def clock(
@@ -99,6 +103,11 @@ class Organisation:
             "now": _aware(now),
             "final_statuses": self.statuses.final,
         }
+
+
+def _mailbox(config: Config, source: str) -> tuple[str, str] | None:
+    department = department_of_source(config, source) if ":" in source else None
+    return (source.partition(":")[2], department) if department else None
 
 
 def _aware(moment: datetime) -> datetime:

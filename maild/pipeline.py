@@ -14,20 +14,22 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 
 from maild import assign
 from maild.actions import TicketActions
 from maild.classify import Classification, Identity, Kind, bounce_references, classify
 from maild.config import Config
-from maild.errors import MaildError
 from maild.notices import Notices
 from maild.notify import Notifier
 from maild.org import Organisation, naive
+from maild.outcome import Outcome, Unprocessable
 from maild.parse import ParsedMessage, parse
 from maild.quotes import strip_reply
 from maild.recipients import agents_to_alert, department_members
+from maild.rulebook import RuleBook
+from maild.ruling import Ruling
 from maild.sanitize import sanitize_html
 from maild.threader import choose, clues
 from maild.tokens import Signer, new_ticket_number, sequential_ticket_number
@@ -46,20 +48,11 @@ KEPT_HEADERS = (
 _SANE_ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\\[\]]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
 
 
-class Unprocessable(MaildError, ValueError):
-    """The message can never become a ticket (e.g. no sender): quarantine it with this reason."""
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    state: str  # "done", "duplicate" or "ignored"
-    note: str
-    ticket: Ticket | None = None
-    message_id: str = ""
-
-
 class Pipeline:
-    def __init__(self, config: Config, *, secret: bytes, notices: Notices) -> None:
+    def __init__(
+        self, config: Config, *, secret: bytes, notices: Notices, rules: RuleBook | None = None
+    ) -> None:
+        """`rules`: the rule book in force (default: loaded from `[paths] rules` now)."""
         self.config = config
         self.signer = Signer(secret, config.domain)
         self.loop_token = self.signer.loop_token()
@@ -72,6 +65,8 @@ class Pipeline:
         self.org = Organisation(config)
         self.notifier = Notifier(config, signer=self.signer, notices=notices)
         self.actions = TicketActions(self)
+        self.rules = rules if rules is not None else RuleBook(config, agents.all_addresses)
+        self.ruling = Ruling(self)
 
     def process(self, row: Inbound, msg: ParsedMessage | None = None) -> Outcome:
         """Turn `row` into its effects; `msg` is `parse(row.raw)` when the caller has it."""
@@ -95,12 +90,19 @@ class Pipeline:
         ticket, via = self._thread(msg, rcpt_to, user)
         if ticket is None:
             return self._new_ticket(msg, row, user, verdict, key, rcpt_to)
-        return self._follow_up(msg, row, user, ticket, via, verdict, key)
+        return self._follow_up(msg, row, user, ticket, via, verdict, key, rcpt_to)
 
     # -- the branches ---------------------------------------------------------------------
 
     def _new_ticket(self, msg, row, user, verdict, key, rcpt_to) -> Outcome:
-        routing = self.org.route_new(msg, rcpt_to)
+        ruling = self.ruling
+        decision = ruling.decide(msg, verdict, rcpt_to=rcpt_to, size=len(row.raw), user=user)
+        ended = ruling.ending(decision, msg, verdict, user, key)
+        if ended:
+            return Outcome("ignored", ended)
+        routing = self.org.route_new(
+            msg, rcpt_to, rules=ruling.choices(decision), source=row.source
+        )
         created = now()
         clock = self.org.clock(
             routing.sla, created=created, history=[(created, "open")], first_response_at=None,
@@ -126,10 +128,19 @@ class Pipeline:
             if address and address not in self.config.our_addresses:
                 tickets.add_collaborator(ticket, tickets.user_for(address))
         self._store_entry(ticket, msg, row, user, msg.text, key)
-        note = self._autorespond("new_ticket_autoresponse", ticket, msg, user, verdict)
+        ruling.apply(ticket, decision, created=True, message=_message_facts(msg, user))
+        notice = autoresponse_for(decision, "new_ticket_autoresponse",
+                               self.config.notices.new_ticket_autoresponse)  # fmt: skip
+        note = self._autorespond(notice, ticket, msg, user, verdict)
         return Outcome("done", f"new ticket{note}", ticket)
 
-    def _follow_up(self, msg, row, user, ticket, via, verdict, key) -> Outcome:
+    def _follow_up(self, msg, row, user, ticket, via, verdict, key, rcpt_to) -> Outcome:
+        decision = self.ruling.decide(
+            msg, verdict, rcpt_to=rcpt_to, size=len(row.raw), user=user, ticket=ticket
+        )
+        ended = self.ruling.ending(decision, msg, verdict, user, key)
+        if ended:
+            return Outcome("ignored", ended, ticket)
         if not tickets.is_participant(ticket, user.email):
             tickets.add_collaborator(ticket, user)
         self._store_entry(ticket, msg, row, user, strip_reply(msg.text), key)
@@ -138,9 +149,10 @@ class Pipeline:
         if tickets.touch(ticket, status=reopen, final=bool(reopen) and statuses.is_final(reopen)):
             self.actions.recompute_due(ticket)
         self._alert_follow_up(ticket, msg, user)
-        note = ""
-        if self.config.notices.new_message_autoresponse:
-            note = self._autorespond("new_message_autoresponse", ticket, msg, user, verdict)
+        self.ruling.apply(ticket, decision, created=False, message=_message_facts(msg, user))
+        notice = autoresponse_for(decision, "new_message_autoresponse",
+                               self.config.notices.new_message_autoresponse)  # fmt: skip
+        note = self._autorespond(notice, ticket, msg, user, verdict)
         return Outcome("done", f"follow-up via {via}{note}", ticket)
 
     def _bounce(self, msg: ParsedMessage, raw: bytes, verdict: Classification, key) -> Outcome:
@@ -231,6 +243,12 @@ class Pipeline:
                 return number
         raise RuntimeError("no free ticket number: widen [tickets] number_format")
 
+    def too_many_autoresponses(self, address: str) -> bool:
+        """Whether `address` already got `autoresponse_limit` automatic mails in the window."""
+        limits = self.config.notices
+        since = now() - timedelta(seconds=limits.autoresponse_window)
+        return outbound.count_recent(address, since) >= limits.autoresponse_limit
+
     def _store_entry(self, ticket, msg: ParsedMessage, row, user, text: str, key: str) -> None:
         headers = {h: v for h in KEPT_HEADERS if (v := msg.header(h))}
         entry = tickets.add_entry(
@@ -256,16 +274,16 @@ class Pipeline:
         tickets.add_message_ref(key, direction="in", ticket=ticket, entry=entry)
 
     def _autorespond(self, notice, ticket, msg: ParsedMessage, user: User, verdict) -> str:
+        """Queue `notice` (None: no autoresponse is due) to the sender, if it is safe to."""
+        if notice is None:
+            return ""
         if not verdict.answerable:
             return f"; not answered ({verdict.kind}: {verdict.reason})"
-        if notice == "new_ticket_autoresponse" and not self.config.notices.new_ticket_autoresponse:
-            return ""
         if not _SANE_ADDRESS.match(user.email):
             return f"; not answered (unusable address {user.email!r})"
-        limits = self.config.notices
-        since = now() - timedelta(seconds=limits.autoresponse_window)
-        if outbound.count_recent(user.email, since) >= limits.autoresponse_limit:
-            return f"; not answered (more than {limits.autoresponse_limit} autoresponses)"
+        if self.too_many_autoresponses(user.email):
+            limit = self.config.notices.autoresponse_limit
+            return f"; not answered (more than {limit} autoresponses)"
         self.notifier.queue(
             notice,
             ticket,
@@ -273,9 +291,18 @@ class Pipeline:
             parent=msg,
             auto_submitted="auto-replied",
             rate_key=user.email,
-            extra={"message": {"text": msg.text}},
+            extra={"message": _message_facts(msg, user)},
         )
         return "; autoresponse queued"
+
+
+def autoresponse_for(decision, default: str, enabled: bool) -> str | None:
+    """The autoresponse to send: a rule's canned one, none if a rule says so, or the default."""
+    if decision.autoresponse is False:
+        return None
+    if isinstance(decision.autoresponse, str):
+        return decision.autoresponse
+    return default if enabled else None
 
 
 def _message_facts(msg: ParsedMessage, user: User) -> dict:

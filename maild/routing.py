@@ -69,9 +69,11 @@ def route(
     priorities: Sequence[str] = ("low", "normal", "high", "emergency"),
     priority_headers: tuple[str, str] | None = None,
     rules: RuleChoices | None = None,
+    mailbox: tuple[str, str] | None = None,
 ) -> Routing:
     """Decide for a new ticket. `priority_headers` is (X-Priority, Importance) when enabled;
-    `rules` are the rules' choices, which win over everything else."""
+    `rules` are the rules' choices, which win over everything else; `mailbox` is
+    (mailbox name, its department) for mail fetched from a polled mailbox."""
     rules = rules or RuleChoices()
     reasons: list[str] = []
     if rules.topic:
@@ -91,6 +93,9 @@ def route(
         reasons.append(f"department {ruled.name!r}: from {rules.why('department')}")
     elif department:
         reasons.append(f"department {department.name!r}: mail was sent to {address}")
+    elif mailbox and _named(departments, mailbox[1]):
+        department = _named(departments, mailbox[1])
+        reasons.append(f"department {mailbox[1]!r}: fetched from mailbox {mailbox[0]!r}")
     elif chosen_topic and chosen_topic.department:
         department = _named(departments, chosen_topic.department)
         reasons.append(f"department {chosen_topic.department!r}: from help topic")

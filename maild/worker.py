@@ -6,12 +6,16 @@ message: a message that raises is rolled back alone and retried with back-off (q
 once its attempts are used up), the others commit together. A crash rolls back the group
 in hand; its leases run out (or the restarted daemon takes them back), so every effect
 happens exactly once.
+
+Between batches the worker looks at the rule files (at most once a second: a stat per
+file) and loads them again when one changed, so an edited rule applies to the next message.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from maild.parse import ParsedMessage, parse
@@ -25,6 +29,7 @@ __all__ = ["process_batch", "run_worker"]
 log = logging.getLogger(__name__)
 
 WRITE_CHUNK = 10
+RULES_CHECK_SECONDS = 1.0
 
 
 def process_batch(pipeline: Pipeline, owner: str = "") -> int:
@@ -104,13 +109,19 @@ def run_worker(
     owner: str,
     after_batch: Callable[[], None] = lambda: None,
     alive: Callable[[], bool] = lambda: True,
+    reload_rules: Callable[[], bool] = lambda: False,
 ) -> None:
     """Process until `stop` is set (or `alive()` says the parent is gone).
 
-    When idle, sleep until `wake` is set or a short poll interval passes.
+    When idle, sleep until `wake` is set or a short poll interval passes. `reload_rules()`
+    says the rules must be read again even if no file changed (SIGHUP: e.g. new agents).
     """
+    rules_checked = 0.0
     while not stop.is_set() and alive():
         try:
+            if time.monotonic() - rules_checked >= RULES_CHECK_SECONDS:
+                rules_checked = time.monotonic()
+                pipeline.rules.refresh(force=reload_rules())
             busy = process_batch(pipeline, owner)
         except Exception:
             log.exception("processing worker: batch failed; retrying shortly")

@@ -30,6 +30,7 @@ __all__ = [
     "agent_by_email",
     "agent_departments",
     "agent_detail",
+    "all_addresses",
     "can_see",
     "department_member_emails",
     "edit_agent",
@@ -109,6 +110,14 @@ def primary_email(agent: Agent) -> str:
         .first()
     )
     return row.email if row else ""
+
+
+def all_addresses(*, active_only: bool = True) -> list[str]:
+    """Every address of every (active) agent."""
+    rows = AgentAddress.select(AgentAddress.email).join(Agent)
+    if active_only:
+        rows = rows.where(Agent.active)
+    return [row.email for row in rows]
 
 
 def addresses_of(agent: Agent) -> list[str]:

@@ -106,6 +106,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     _drop_first_response_due_index,  # 5
     _add_missing_columns,  # 6: the agent who wrote a response or note
     _add_missing_columns,  # 7: polled mailboxes: their state and the messages seen in them
+    _add_missing_columns,  # 8: ticket tags and custom field values
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

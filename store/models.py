@@ -42,6 +42,8 @@ __all__ = [
     "Outbound",
     "StatusChange",
     "Ticket",
+    "TicketField",
+    "TicketTag",
     "User",
     "database",
 ]
@@ -172,6 +174,31 @@ class Ticket(BaseModel):
             (("first_response_breached", "first_response_due"), False),
             (("warned", "due"), False),
         )
+
+
+class TicketTag(BaseModel):
+    """A label on a ticket (set by rules, agents or the API), for queues and searches."""
+
+    id = BigAutoField()
+    ticket = ForeignKeyField(Ticket, backref="tags", on_delete="CASCADE")
+    tag = CharField(max_length=100)
+
+    class Meta:
+        table_name = "ticket_tags"
+        indexes = ((("ticket", "tag"), True), (("tag",), False))
+
+
+class TicketField(BaseModel):
+    """A custom field's value on a ticket: a help topic's form field, or set by a rule."""
+
+    id = BigAutoField()
+    ticket = ForeignKeyField(Ticket, backref="fields", on_delete="CASCADE")
+    name = CharField(max_length=100)
+    value = TextField(default="")
+
+    class Meta:
+        table_name = "ticket_fields"
+        indexes = ((("ticket", "name"), True),)
 
 
 class StatusChange(BaseModel):
@@ -378,6 +405,8 @@ MODELS = (
     AgentAddress,
     AgentDepartment,
     Ticket,
+    TicketTag,
+    TicketField,
     StatusChange,
     Collaborator,
     Inbound,

@@ -119,3 +119,11 @@ def test_unknown_topic_is_ignored_with_a_reason():
     decision = decide(topic="Nonsense")
     assert decision.topic is None
     assert "help topic 'Nonsense' is not declared; ignored" in decision.reasons
+
+
+def test_a_polled_mailbox_routes_to_its_department_when_the_address_does_not():
+    decision = decide(topic="Billing / Refunds", mailbox=("sales-inbox", "Sales"))
+    assert decision.department == "Sales"
+    assert "department 'Sales': fetched from mailbox 'sales-inbox'" in decision.reasons
+    by_address = decide(recipients=["billing@example.com"], mailbox=("sales-inbox", "Sales"))
+    assert by_address.department == "Billing"

@@ -122,3 +122,25 @@ def test_priority_from_headers_only_when_switched_on(pipeline_for, db_url):
     assert ticket.priority == "low"
     routing = next(e.text for e in ticket_queries.thread(ticket) if e.kind == "event")
     assert "priority 'low'" in routing and "Importance" in routing
+
+
+def test_mail_fetched_from_a_mailbox_goes_to_the_mailboxs_department(pipeline_for, db_url):
+    from maild.worker import process_batch
+    from store.inbound import NewInbound, add_inbound
+
+    pipeline = pipeline_for(
+        db_url,
+        department=[{"name": "Sales"}, {"name": "Support"}],
+        tickets={"default_department": "Support"},
+        mailbox=[{"name": "sales", "host": "127.0.0.1", "username": "u", "password": "p",
+                  "department": "Sales", "enabled": False}],
+    )  # fmt: skip
+    add_inbound([NewInbound(raw=make_message(), source="imap:sales",
+                            rcpt_to=["support@helpdesk.test"])])  # fmt: skip
+    while process_batch(pipeline):
+        pass
+
+    ticket = Ticket.select().get()
+    assert ticket.department == "Sales"
+    routing = next(e.text for e in ticket_queries.thread(ticket) if e.kind == "event")
+    assert "fetched from mailbox 'sales'" in routing
