@@ -17,7 +17,7 @@ from maild.notices import Notices
 from maild.parse import ParsedMessage
 from maild.recipients import agents_to_alert
 from maild.tokens import Signer, subject_token
-from store import outbound, tickets
+from store import outbound
 from store.models import Ticket
 
 __all__ = ["NO_TICKET", "Notifier"]
@@ -89,7 +89,6 @@ class Notifier:
             ticket=ticket,
             rate_key=rate_key,
         )
-        tickets.add_message_ref(message_id, direction="out", ticket=ticket)
 
     def queue_without_ticket(
         self,

@@ -21,8 +21,6 @@ __all__ = ["deferred_inserts", "execute", "exists", "insert", "insert_later", "s
 
 _inserts: dict[tuple, str] = {}
 _deferred: ContextVar[list | None] = ContextVar("deferred_inserts", default=None)
-# Rows per multi-row INSERT: far below SQLite's 32,766 bound variables for any of our tables.
-_ROWS_PER_STATEMENT = 200
 
 
 def _defaults(model: type[Model]) -> dict[str, Any]:
@@ -96,7 +94,7 @@ def insert_later(model: type[Model], values: Mapping[str, Any], *, ignore_confli
 
 @contextmanager
 def deferred_inserts() -> Iterator[None]:
-    """Collect `insert_later` rows and write them as multi-row INSERTs when the block ends.
+    """Collect `insert_later` rows and write them with one `executemany` per table at the end.
 
     For work that writes many small rows at once (the SLA sweep announcing a hundred
     breaches): a round trip per row is most of the cost on PostgreSQL. Use it inside a
@@ -113,11 +111,11 @@ def deferred_inserts() -> Iterator[None]:
         groups.setdefault((model, tuple(row), ignore_conflict), []).append(row)
     for (model, columns, ignore_conflict), rows in groups.items():
         fields = model._meta.fields
-        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-            chunk = rows[start : start + _ROWS_PER_STATEMENT]
-            sql = _insert_sql(model, columns, ignore_conflict, len(chunk))
-            params = [fields[name].db_value(row[name]) for row in chunk for name in columns]
-            model._meta.database.execute_sql(sql, params)
+        # executemany of the one-row statement: psycopg pipelines it in one round trip and
+        # keeps the short statement prepared, where a many-row VALUES list is parsed anew.
+        sql = _insert_sql(model, columns, ignore_conflict, 1).split(" RETURNING ")[0]
+        params = [[fields[name].db_value(row[name]) for name in columns] for row in rows]
+        model._meta.database.cursor().executemany(sql, params)
 
 
 def execute(statement: str, params: list[Any]):
