@@ -26,7 +26,7 @@ from maild.notify import Notifier
 from maild.org import Organisation, naive
 from maild.outcome import Outcome, Unprocessable
 from maild.parse import ParsedMessage, parse
-from maild.quotes import strip_reply
+from maild.quotes import trim_reply
 from maild.recipients import agents_to_alert, department_members
 from maild.rulebook import RuleBook
 from maild.ruling import Ruling
@@ -127,7 +127,7 @@ class Pipeline:
         for _, address in msg.cc:
             if address and address not in self.config.our_addresses:
                 tickets.add_collaborator(ticket, tickets.user_for(address))
-        self._store_entry(ticket, msg, row, user, msg.text, key)
+        self._store_entry(ticket, msg, row, user, key)
         ruling.apply(ticket, decision, created=True, message=_message_facts(msg, user))
         notice = autoresponse_for(decision, "new_ticket_autoresponse",
                                self.config.notices.new_ticket_autoresponse)  # fmt: skip
@@ -143,7 +143,7 @@ class Pipeline:
             return Outcome("ignored", ended, ticket)
         if not tickets.is_participant(ticket, user.email):
             tickets.add_collaborator(ticket, user)
-        self._store_entry(ticket, msg, row, user, strip_reply(msg.text), key)
+        self._store_entry(ticket, msg, row, user, key, trim=True)
         statuses = self.org.statuses
         reopen = statuses.after_customer_reply(ticket.status)
         if tickets.touch(ticket, status=reopen, final=bool(reopen) and statuses.is_final(reopen)):
@@ -249,13 +249,22 @@ class Pipeline:
         since = now() - timedelta(seconds=limits.autoresponse_window)
         return outbound.count_recent(address, since) >= limits.autoresponse_limit
 
-    def _store_entry(self, ticket, msg: ParsedMessage, row, user, text: str, key: str) -> None:
+    def _store_entry(self, ticket, msg: ParsedMessage, row, user, key: str, trim=False) -> None:
+        """Store the message in the thread. With `trim` (a reply), quoted history and
+        signatures are cut; the full text and HTML are kept beside the trimmed ones."""
         headers = {h: v for h in KEPT_HEADERS if (v := msg.header(h))}
+        text, html, full = msg.text, sanitize_html(msg.html), {}
+        if trim:
+            trimmed = trim_reply(msg.text, msg.html)
+            if trimmed.trimmed:
+                full = {"full_text": msg.text, "full_html": html}
+                text, html = trimmed.text, sanitize_html(trimmed.html)
         entry = tickets.add_entry(
             ticket,
             kind="message",
             text=text,
-            html=sanitize_html(msg.html),
+            html=html,
+            **full,
             author=user,
             author_name=msg.from_name,
             message_id=msg.message_id,

@@ -107,6 +107,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     _add_missing_columns,  # 6: the agent who wrote a response or note
     _add_missing_columns,  # 7: polled mailboxes: their state and the messages seen in them
     _add_missing_columns,  # 8: ticket tags and custom field values
+    _add_missing_columns,  # 9: replies' untrimmed text and HTML
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -260,6 +260,9 @@ class Entry(BaseModel):
     author_name = CharField(max_length=200, default="")
     text = TextField(default="")
     html = TextField(default="")
+    # A reply's text and HTML before quoted history and signatures were cut ("" if none was).
+    full_text = TextField(default="")
+    full_html = TextField(default="")
     message_id = CharField(max_length=998, default="")
     headers = TextField(default="")
     inbound = ForeignKeyField(Inbound, null=True, on_delete="SET NULL")

@@ -325,3 +325,19 @@ def test_kept_headers_and_recipients_are_recorded(pipeline):
         "ada@customer.test",
         "bob@customer.test",
     ]
+
+
+def test_a_reply_is_stored_without_its_quoted_history_and_the_full_text_is_kept(pipeline):
+    ingest(pipeline, make_message(subject="Printer on fire"))
+    ticket = only_ticket()
+    body = (
+        "It is out now, thanks.\n\n"
+        "On Sat, 28 Nov 2026 at 11:00, Test Support <support@helpdesk.test> wrote:\n"
+        "> Please unplug the printer.\n"
+        "> Test Support\n"
+    )
+    ingest(pipeline, make_message(subject=f"Re: [#{ticket.number}] Printer on fire", body=body))
+
+    reply = messages(ticket)[-1]
+    assert reply.text.strip() == "It is out now, thanks."
+    assert "Please unplug the printer." in reply.full_text
