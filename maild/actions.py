@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from maild.errors import MaildError
 from maild.org import naive
 from maild.sanitize import sanitize_html
-from store import agents, assignment, tickets
+from store import agents, assignment, labels, tickets
 from store.clock import now
 from store.models import Agent, Entry, Ticket
 
@@ -193,6 +193,36 @@ class TicketActions:
             return False
         self._event(ticket, f"Team set to {team or 'none'}", by, via)
         return True
+
+    # -- people and labels ----------------------------------------------------------------
+
+    def add_collaborator(self, ticket: Ticket, address: str, *, by: Agent | None = None,
+                         via: str = "") -> bool:  # fmt: skip
+        """Copy `address` on the ticket's correspondence from now on."""
+        self._require(by, ticket, "ticket.edit")
+        address = address.strip().lower()
+        if "@" not in address or " " in address or self.config.is_ours(address):
+            raise ActionRefused(f"{address!r} cannot be a collaborator")
+        if tickets.is_participant(ticket, address):
+            return False
+        tickets.add_collaborator(ticket, tickets.user_for(address))
+        self._event(ticket, f"Collaborator {address} added", by, via)
+        return True
+
+    def remove_collaborator(self, ticket: Ticket, address: str, *, by: Agent | None = None,
+                            via: str = "") -> bool:  # fmt: skip
+        self._require(by, ticket, "ticket.edit")
+        if not tickets.remove_collaborator(ticket, address.strip().lower()):
+            return False
+        self._event(ticket, f"Collaborator {address.strip().lower()} removed", by, via)
+        return True
+
+    def add_tags(self, ticket: Ticket, tags, *, by: Agent | None = None, via: str = "") -> bool:
+        self._require(by, ticket, "ticket.edit")
+        added = labels.add_tags(ticket, tags)
+        if added:
+            self._event(ticket, f"Tagged {', '.join(added)}", by, via)
+        return bool(added)
 
     # -- the thread -----------------------------------------------------------------------
 

@@ -106,6 +106,14 @@ class Notices:
 
 
 @dataclass(frozen=True)
+class AgentMail:
+    """Agents working from their mail client (see maild.agent_mail)."""
+
+    note_address: str = ""  # one of our addresses: an agent's mail to it is an internal note
+    trusted_authserv_ids: tuple[str, ...] = ()  # Authentication-Results from these count
+
+
+@dataclass(frozen=True)
 class Processing:
     max_attempts: int = 5
     retry_delay: float = 5.0
@@ -132,6 +140,7 @@ class Config:
     web: Web = field(default_factory=Web)
     tickets: Tickets = field(default_factory=Tickets)
     notices: Notices = field(default_factory=Notices)
+    agent_mail: AgentMail = field(default_factory=AgentMail)
     processing: Processing = field(default_factory=Processing)
     outbound: Outbound = field(default_factory=Outbound)
     schedules: tuple[Schedule, ...] = field(default=(), metadata={"toml": "schedule"})
@@ -220,6 +229,12 @@ def _check(config: Config) -> list[str]:
         local, _, domain = address.partition("@")
         if not local or "." not in domain or " " in address:
             problems.append(f"{where}: [helpdesk] {key}: {address!r} is not an email address")
+    note = config.agent_mail.note_address
+    if note and not config.is_ours(note):
+        problems.append(
+            f"{where}: [agent_mail] note_address {note!r} is not one of the helpdesk's "
+            "addresses or plus-addresses"
+        )
     if not 0 < config.relay.port < 65536:
         problems.append(f"{where}: [relay] port must be 1-65535, got {config.relay.port}")
     for section, listen in (("smtp", config.smtp.listen), ("web", config.web.listen)):

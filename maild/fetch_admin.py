@@ -78,8 +78,7 @@ def _process_unless_daemon(config: Config) -> None:
     from datetime import datetime
 
     from maild.daemon import build_pipeline
-    from maild.delivery import Deliverer
-    from maild.worker import process_batch
+    from maild.worker import process_all_now
     from store.accept import daemon_alive
     from store.db import get_meta
 
@@ -92,14 +91,7 @@ def _process_unless_daemon(config: Config) -> None:
         return
     owner = f"fetch:{os.getpid()}"
     try:
-        pipeline = build_pipeline(config)
-        while process_batch(pipeline, owner):
-            pass
-        deliverer = Deliverer(config, owner=owner)
-        try:
-            deliverer.deliver_due()
-        finally:
-            deliverer.close()
+        process_all_now(build_pipeline(config), owner)
     except Exception:
         # Stored already: the daemon, or the next `maild fetch`, processes it.
         logging.getLogger(__name__).exception("maild fetch: processing deferred")

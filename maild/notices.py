@@ -33,6 +33,7 @@ NOTICES = (
     "assignment_alert",
     "transfer_alert",
     "rejection",
+    "agent_mail_result",
 )
 _BLOCKS = ("subject", "text", "html")
 
@@ -143,6 +144,7 @@ def sample_context() -> dict[str, Any]:
         "message": {"text": "It is still burning.", "from": "Ada Lovelace <ada@example.org>"},
         "assignment": {"how": "round-robin"},
         "transfer": {"from": "Support"},
+        "result": {"subject": "Re: Printer", "ticket": "123456", "problems": ["#frob: unknown"]},
         "rejection": {"reason": "We do not accept mail from this domain.", "subject": "Hi"},
         "response": {"text": "Please unplug it.", "html": "<p>Please unplug it.</p>"},
         "agent": {"name": "Grace Hopper"},

@@ -77,11 +77,10 @@ def _process_here(config_path: str) -> None:
     import os
 
     from maild.config import load
-    from maild.delivery import Deliverer
     from maild.errors import ConfigError
     from maild.notices import Notices
     from maild.pipeline import Pipeline
-    from maild.worker import process_batch
+    from maild.worker import process_all_now
     from store.db import close_database, open_database, signing_secret
 
     log = logging.getLogger("maild.pipe")
@@ -97,13 +96,7 @@ def _process_here(config_path: str) -> None:
         pipeline = Pipeline(
             config, secret=signing_secret(), notices=Notices(config.paths.templates)
         )
-        while process_batch(pipeline, owner):
-            pass
-        deliverer = Deliverer(config, owner=owner)
-        try:
-            deliverer.deliver_due()
-        finally:
-            deliverer.close()
+        process_all_now(pipeline, owner)
     except Exception:
         # The message is stored; the daemon (or the next pipe) will pick it up.
         log.exception("maild pipe: processing deferred")

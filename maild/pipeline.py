@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from maild import assign
 from maild.actions import TicketActions
+from maild.agent_mail import AgentMail
 from maild.classify import Classification, Identity, Kind, bounce_references, classify
 from maild.config import Config
 from maild.notices import Notices
@@ -67,6 +68,7 @@ class Pipeline:
         self.actions = TicketActions(self)
         self.rules = rules if rules is not None else RuleBook(config, agents.all_addresses)
         self.ruling = Ruling(self)
+        self.agent_mail = AgentMail(self)
 
     def process(self, row: Inbound, msg: ParsedMessage | None = None) -> Outcome:
         """Turn `row` into its effects; `msg` is `parse(row.raw)` when the caller has it."""
@@ -86,6 +88,9 @@ class Pipeline:
             return self._bounce(msg, raw, verdict, key)
         if not msg.from_addr:
             raise Unprocessable("no sender address in From")
+        agent = agents.agent_by_email(msg.from_addr)
+        if agent is not None:
+            return self.agent_mail.handle(msg, agent, verdict, key, rcpt_to)
         user = tickets.user_for(msg.from_addr, msg.from_name)
         ticket, via = self._thread(msg, rcpt_to, user)
         if ticket is None:

@@ -143,7 +143,7 @@ def _announce(pipeline: Pipeline, ticket: Ticket, target: str, notice: str, cach
         return
     breach = {"target": target, "due": due_text, "plan": ticket.sla or "-"}
     to = agents_to_alert(pipeline.config, ticket, cache=cache)
-    sent = pipeline.notifier.alert(notice, ticket, to=to, extra={"breach": breach})
+    sent = pipeline.notifier.alert(notice, ticket, to=to, extra={"breach": breach}, cache=cache)
     if sent:
         note += f"; alert sent to {', '.join(sent)}"
     else:

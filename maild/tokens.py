@@ -60,16 +60,46 @@ class Signer:
 
     def ticket_of_reply_address(self, address: str, base_locals: frozenset[str]) -> str | None:
         """The ticket number of a signed reply address to one of our mailboxes, or None."""
-        local, _, _ = address.lower().partition("@")
-        base, plus, detail = local.partition("+")
-        if not plus or base not in base_locals:
-            return None
+        detail = _detail(address, base_locals)
         number, dash, sig = detail.rpartition("-")
-        if not dash or not number:
+        if not dash or not number or "." in number:
             return None
-        if not hmac.compare_digest(sig, self._sign(f"reply.{number}")):
+        if not hmac.compare_digest(sig.lower(), self._sign(f"reply.{number}")):
             return None
         return number
+
+    def agent_reply_address(self, address: str, number: str, agent_id: int) -> str:
+        """`support+<number>.a<agent id>-<hmac>@domain`: the Reply-To of an alert to one agent.
+
+        Only mail that comes back through it (from that agent's address) is taken as the
+        agent's reply to ticket `number`.
+        """
+        local, _, domain = address.partition("@")
+        sig = self._sign(f"agent.{number}.{agent_id}")
+        return f"{local}+{number}.a{agent_id}-{sig}@{domain}"
+
+    def agent_of_reply_address(
+        self, address: str, base_locals: frozenset[str]
+    ) -> tuple[str, int] | None:
+        """(ticket number, agent id) of a signed agent reply address, or None."""
+        detail = _detail(address, base_locals)
+        rest, dash, sig = detail.rpartition("-")
+        number, dot, agent = rest.rpartition(".a")
+        if not (dash and dot and number and agent.isdigit()):
+            return None
+        if not hmac.compare_digest(sig.lower(), self._sign(f"agent.{number}.{agent}")):
+            return None
+        return number, int(agent)
+
+
+def _detail(address: str, base_locals: frozenset[str]) -> str:
+    """What follows the + of a plus-address to one of our mailboxes ("" if none).
+
+    The base is compared without case; the detail keeps its case, as ticket numbers do.
+    """
+    local = address.partition("@")[0]
+    base, plus, detail = local.partition("+")
+    return detail if plus and base.lower() in base_locals else ""
 
 
 def subject_token(token_format: str, number: str) -> str:

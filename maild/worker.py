@@ -24,7 +24,7 @@ from store import inbound
 from store.db import transaction
 from store.models import Inbound, database
 
-__all__ = ["process_batch", "run_worker"]
+__all__ = ["process_all_now", "process_batch", "run_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -131,3 +131,17 @@ def run_worker(
         else:
             wake.wait(0.25)
             wake.clear()
+
+
+def process_all_now(pipeline: Pipeline, owner: str) -> None:
+    """Process everything pending, then deliver what is due: for one-off commands
+    (`maild pipe`, `maild fetch`) that run while no daemon does."""
+    from maild.delivery import Deliverer
+
+    while process_batch(pipeline, owner):
+        pass
+    deliverer = Deliverer(pipeline.config, owner=owner)
+    try:
+        deliverer.deliver_due()
+    finally:
+        deliverer.close()

@@ -30,6 +30,7 @@ __all__ = [
     "agent_by_email",
     "agent_departments",
     "agent_detail",
+    "agent_ids_by_email",
     "all_addresses",
     "can_see",
     "department_member_emails",
@@ -92,6 +93,17 @@ def agent_by_email(email: str) -> Agent | None:
     return (
         Agent.select().join(AgentAddress).where(AgentAddress.email == email.strip().lower()).first()
     )
+
+
+def agent_ids_by_email(emails: Iterable[str]) -> dict[str, int]:
+    """Address (lower case) -> agent id, for those of `emails` that belong to an agent."""
+    wanted = list({e.strip().lower() for e in emails})
+    if not wanted:
+        return {}
+    rows = AgentAddress.select(AgentAddress.email, AgentAddress.agent).where(
+        AgentAddress.email.in_(wanted)
+    )
+    return {row.email: row.agent_id for row in rows}
 
 
 def list_agents(include_inactive: bool = False) -> list[Agent]:

@@ -40,6 +40,7 @@ __all__ = [
     "next_in_sequence",
     "number_taken",
     "participants",
+    "remove_collaborator",
     "set_due",
     "status_history",
     "thread",
@@ -231,6 +232,19 @@ def is_participant(ticket: Ticket, email: str) -> bool:
 def add_collaborator(ticket: Ticket, user: User) -> None:
     if user.id != ticket.requester_id:
         Collaborator.insert(ticket=ticket, user=user).on_conflict_ignore().execute()
+
+
+def remove_collaborator(ticket: Ticket, email: str) -> bool:
+    """Stop copying `email` on the ticket; whether it was a collaborator."""
+    user = User.get_or_none(User.email == email.lower())
+    if user is None:
+        return False
+    removed = (
+        Collaborator.delete()
+        .where((Collaborator.ticket == ticket.id) & (Collaborator.user == user.id))
+        .execute()
+    )
+    return bool(removed)
 
 
 def participants(ticket: Ticket) -> list[User]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_ports
 
 __all__ = [
     "Dovecot",
@@ -121,8 +121,7 @@ class Dovecot:
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
-        self.imap_port, self.imaps_port = free_port(), free_port()
-        self.pop3_port, self.pop3s_port = free_port(), free_port()
+        self.imap_port, self.imaps_port, self.pop3_port, self.pop3s_port = free_ports(4)
         self.conf = directory / "dovecot.conf"
         self.ca_file = directory / "ca.pem"
         self.proc: subprocess.Popen | None = None

@@ -110,12 +110,13 @@ def test_transfer_alerts_the_new_department_and_takes_its_sla(desk):
     assert (moved.department, moved.sla, moved.first_response_due) == ("Sales", "sales", None)
     assert moved.due == moved.created + timedelta(hours=24)
     alerts = queued("transfer_alert")
-    assert len(alerts) == 1
-    recipients, message = alerts[0]
-    assert recipients == ["carol@helpdesk.test", "sales-boss@helpdesk.test"]
-    assert "transferred from Billing to Sales" in message.get_body(("plain",)).get_content()
-    assert message["Auto-Submitted"] == "auto-generated"
-    assert "ada@customer.test" not in recipients
+    assert [to for to, _ in alerts] == [["carol@helpdesk.test"], ["sales-boss@helpdesk.test"]]
+    carol, boss = (message for _, message in alerts)
+    assert "transferred from Billing to Sales" in carol.get_body(("plain",)).get_content()
+    assert carol["Auto-Submitted"] == "auto-generated"
+    # Carol is an agent: her copy's Reply-To is signed for her; the manager is no agent.
+    assert carol["Reply-To"].addresses[0].addr_spec.startswith(f"support+{moved.number}.a")
+    assert boss["Reply-To"] is None
 
 
 def test_an_agent_without_the_permission_is_refused(desk):
@@ -221,7 +222,8 @@ def test_the_ticket_commands_change_tickets_like_any_other_channel(desk):
     assert after.first_response_at is not None and after.due is None  # pending: paused
     assert [to for to, _ in queued("agent_response")] == [["ada@customer.test"]]
     assert [to for to, _ in queued("transfer_alert")] == [
-        ["carol@helpdesk.test", "sales-boss@helpdesk.test"]
+        ["carol@helpdesk.test"],
+        ["sales-boss@helpdesk.test"],
     ]
     shown = run_maild(path, "ticket", "show", ticket.number, text=True).stdout
     for line in ("Transferred from Billing to Sales (administrator)",

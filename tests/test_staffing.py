@@ -65,8 +65,10 @@ def test_new_ticket_alert_goes_to_department_members_not_the_customer(staffed):
     pipeline = staffed()
     ingest(pipeline, make_message(to=BILLING, subject="Refund please"))
 
-    ((to, message),) = sent("new_ticket_alert")
-    assert to == ["alice@helpdesk.test", "bob@helpdesk.test"]
+    alerts = sent("new_ticket_alert")  # one copy each, with a reply address of their own
+    assert [to for to, _ in alerts] == [["alice@helpdesk.test"], ["bob@helpdesk.test"]]
+    assert len({m["Reply-To"] for _, m in alerts}) == 2
+    message = alerts[0][1]
     assert "Refund please" in message["Subject"]
     assert "ada@customer.test" in message.get_body(("plain",)).get_content()
     customer_mail = [r for r in Outbound.select() if "ada@customer.test" in r.recipients]
