@@ -89,6 +89,7 @@ class Tickets:
     default_department: str = ""
     default_sla: str = ""
     priority_from_headers: bool = False
+    collaborators: str = "always"  # To/Cc of a new message: always, same-organisation, never
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,11 @@ def _check(config: Config) -> list[str]:
         )
     if "#" not in config.tickets.number_format:
         problems.append(f"{where}: [tickets] number_format needs at least one '#' digit")
+    if config.tickets.collaborators not in ("always", "same-organisation", "never"):
+        problems.append(
+            f"{where}: [tickets] collaborators must be always, same-organisation or never, "
+            f"got {config.tickets.collaborators!r}"
+        )
     if config.tickets.numbering not in ("random", "sequential"):
         problems.append(
             f"{where}: [tickets] numbering must be random or sequential, "

@@ -100,6 +100,7 @@ class Department:
     auto_assign: str = "none"
     new_ticket_alert: bool = True
     new_message_alert: bool = True
+    reopen_days: int = 0  # a reply later than this after closing opens a new ticket; 0: never
 
 
 @dataclass(frozen=True)

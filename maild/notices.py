@@ -149,5 +149,6 @@ def sample_context() -> dict[str, Any]:
         "response": {"text": "Please unplug it.", "html": "<p>Please unplug it.</p>"},
         "agent": {"name": "Grace Hopper"},
         "token": "[#123456]",
+        "previous_ticket": "654321",
         "signature": "The Support team",
     }

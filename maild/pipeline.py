@@ -99,7 +99,8 @@ class Pipeline:
 
     # -- the branches ---------------------------------------------------------------------
 
-    def _new_ticket(self, msg, row, user, verdict, key, rcpt_to) -> Outcome:
+    def _new_ticket(self, msg, row, user, verdict, key, rcpt_to, previous=None) -> Outcome:
+        """Open a ticket for `msg`; `previous`: the closed ticket it answers too late."""
         ruling = self.ruling
         decision = ruling.decide(msg, verdict, rcpt_to=rcpt_to, size=len(row.raw), user=user)
         ended = ruling.ending(decision, msg, verdict, user, key)
@@ -129,17 +130,21 @@ class Pipeline:
         )
         tickets.add_entry(ticket, kind="event", text="Routing: " + "; ".join(routing.reasons))
         self._staff(ticket, routing, msg, user)
-        for _, address in msg.cc:
-            if address and address not in self.config.our_addresses:
-                tickets.add_collaborator(ticket, tickets.user_for(address))
+        self._add_collaborators(ticket, msg, user)
+        if previous is not None:
+            tickets.add_event(ticket, f"Follow-up to ticket {previous.number}, closed before")
+            tickets.add_event(previous, f"A later reply opened ticket {ticket.number}")
         self._store_entry(ticket, msg, row, user, key)
         ruling.apply(ticket, decision, created=True, message=_message_facts(msg, user))
         notice = autoresponse_for(decision, "new_ticket_autoresponse",
                                self.config.notices.new_ticket_autoresponse)  # fmt: skip
-        note = self._autorespond(notice, ticket, msg, user, verdict)
-        return Outcome("done", f"new ticket{note}", ticket)
+        note = self._autorespond(notice, ticket, msg, user, verdict, previous)
+        after = f" (reply to ticket {previous.number}, closed too long ago)" if previous else ""
+        return Outcome("done", f"new ticket{after}{note}", ticket)
 
     def _follow_up(self, msg, row, user, ticket, via, verdict, key, rcpt_to) -> Outcome:
+        if self._too_late_to_reopen(ticket):
+            return self._new_ticket(msg, row, user, verdict, key, rcpt_to, previous=ticket)
         decision = self.ruling.decide(
             msg, verdict, rcpt_to=rcpt_to, size=len(row.raw), user=user, ticket=ticket
         )
@@ -198,6 +203,34 @@ class Pipeline:
         recipients = agents_to_alert(self.config, ticket, with_manager=False)
         self.notifier.alert("new_message_alert", ticket, to=recipients,
                             extra={"message": _message_facts(msg, user)})  # fmt: skip
+
+    def _too_late_to_reopen(self, ticket: Ticket) -> bool:
+        """Whether a reply to `ticket` opens a new ticket instead: it was finished longer
+        ago than its department's `reopen_days`."""
+        department = self._department(ticket.department)
+        days = department.reopen_days if department is not None else 0
+        if not days or not self.org.statuses.is_final(ticket.status) or ticket.closed is None:
+            return False
+        return now() - ticket.closed > timedelta(days=days)
+
+    def _add_collaborators(self, ticket: Ticket, msg: ParsedMessage, user: User) -> None:
+        """Others in To and Cc of a new message join as `[tickets] collaborators` says.
+
+        Only those the customer wrote to openly: a Bcc never shows in the headers, and the
+        requester is always the sender, never someone copied.
+        """
+        policy = self.config.tickets.collaborators
+        if policy == "never":
+            return
+        for _, address in (*msg.to, *msg.cc):
+            address = address.lower()
+            if not address or self.config.is_ours(address) or address == user.email:
+                continue
+            other = tickets.user_for(address)
+            if policy == "same-organisation" and not _same_organisation(user, other):
+                continue
+            if not tickets.is_participant(ticket, address):
+                tickets.add_collaborator(ticket, other)
 
     def _department(self, name: str | None):
         return next((d for d in self.config.departments if d.name == name), None)
@@ -287,7 +320,8 @@ class Pipeline:
             )
         tickets.add_message_ref(key, direction="in", ticket=ticket, entry=entry)
 
-    def _autorespond(self, notice, ticket, msg: ParsedMessage, user: User, verdict) -> str:
+    def _autorespond(self, notice, ticket, msg: ParsedMessage, user: User, verdict,
+                     previous: Ticket | None = None) -> str:  # fmt: skip
         """Queue `notice` (None: no autoresponse is due) to the sender, if it is safe to."""
         if notice is None:
             return ""
@@ -305,9 +339,18 @@ class Pipeline:
             parent=msg,
             auto_submitted="auto-replied",
             rate_key=user.email,
-            extra={"message": _message_facts(msg, user)},
+            extra={
+                "message": _message_facts(msg, user),
+                "previous_ticket": previous.number if previous else "",
+            },
         )
         return "; autoresponse queued"
+
+
+def _same_organisation(one: User, other: User) -> bool:
+    if one.organisation_id is not None:
+        return one.organisation_id == other.organisation_id
+    return one.email.rpartition("@")[2] == other.email.rpartition("@")[2]
 
 
 def autoresponse_for(decision, default: str, enabled: bool) -> str | None:
