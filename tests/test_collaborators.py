@@ -78,3 +78,15 @@ def test_a_reply_soon_after_closing_reopens_the_ticket(pipeline_for, db_url):
     ).execute()
     ingest(pipeline, make_message(subject=f"Re: [#{old.number}] Printer on fire"))
     assert Ticket.select().count() == 1 and Ticket.get_by_id(old.id).status == "open"
+
+
+def test_a_copied_colleagues_reply_threads_into_the_ticket(pipeline_for, db_url):
+    pipeline = pipeline_for(db_url)
+    ticket = ingest(pipeline, copied_message())
+    reply = make_message(sender="Dora <dora@customer.test>", body="Same here on floor 2.",
+                         subject=f"Re: [#{ticket.number}] Printer on fire")  # fmt: skip
+    ingest(pipeline, reply, mail_from="dora@customer.test")
+
+    assert Ticket.select().count() == 1
+    thread = [e for e in ticket_queries.thread(ticket) if e.kind == "message"]
+    assert [e.author.email for e in thread] == ["ada@customer.test", "dora@customer.test"]
