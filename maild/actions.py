@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from maild.errors import MaildError
 from maild.org import naive
 from maild.sanitize import sanitize_html
-from store import agents, assignment, labels, tickets
+from store import agents, labels, tickets
 from store.clock import now
 from store.models import Agent, Entry, Ticket
 
@@ -168,13 +168,11 @@ class TicketActions:
             self._require(by, ticket, "ticket.assign")
         if agent is not None and not agent.active:
             raise ActionRefused(f"{agents.primary_email(agent)} is not an active agent")
-        if (agent.id if agent else None) == ticket.assignee_id:
+        if not tickets.update_ticket(ticket, assignee=agent.id if agent else None):
             return False
         if agent is None:
-            tickets.update_ticket(ticket, assignee=None)
             self._event(ticket, "Unassigned", by, via)
             return True
-        assignment.assign(ticket, agent)
         address = agents.primary_email(agent)
         how = f"by {agents.primary_email(by)}" if by else f"by {via or 'an administrator'}"
         self._event(ticket, f"Assigned to {address} {how}", by, via)

@@ -102,7 +102,8 @@ class Pipeline:
     def _new_ticket(self, msg, row, user, verdict, key, rcpt_to, previous=None) -> Outcome:
         """Open a ticket for `msg`; `previous`: the closed ticket it answers too late."""
         ruling = self.ruling
-        decision = ruling.decide(msg, verdict, rcpt_to=rcpt_to, size=len(row.raw), user=user)
+        facts = ruling.facts(msg, verdict, rcpt_to=rcpt_to, size=len(row.raw), user=user)
+        decision = ruling.decide(facts, reply=False)
         ended = ruling.ending(decision, msg, verdict, user, key)
         if ended:
             return Outcome("ignored", ended)
@@ -145,9 +146,10 @@ class Pipeline:
     def _follow_up(self, msg, row, user, ticket, via, verdict, key, rcpt_to) -> Outcome:
         if self._too_late_to_reopen(ticket):
             return self._new_ticket(msg, row, user, verdict, key, rcpt_to, previous=ticket)
-        decision = self.ruling.decide(
+        facts = self.ruling.facts(
             msg, verdict, rcpt_to=rcpt_to, size=len(row.raw), user=user, ticket=ticket
         )
+        decision = self.ruling.decide(facts, reply=True)
         ended = self.ruling.ending(decision, msg, verdict, user, key)
         if ended:
             return Outcome("ignored", ended, ticket)

@@ -37,15 +37,15 @@ def rules_test(config: Config, args: Namespace) -> int:
         ticket = _ticket(args.as_reply_to)
         user = _user(msg)
         rcpt_to = [config.helpdesk.address] if not args.to else args.to
-        decision = pipeline.ruling.decide(msg, verdict, rcpt_to=rcpt_to, size=len(raw),
-                                          user=user, ticket=ticket, channel=args.channel,
-                                          explain=True)  # fmt: skip
-        facts = _facts(pipeline, msg, verdict, rcpt_to, len(raw), user, ticket)
+        facts = pipeline.ruling.facts(msg, verdict, rcpt_to=rcpt_to, size=len(raw), user=user,
+                                      ticket=ticket)  # fmt: skip
+        decision = pipeline.ruling.decide(facts, reply=ticket is not None,
+                                          channel=args.channel, explain=True)  # fmt: skip
         moment = f"reply to ticket {ticket.number}" if ticket else "create"
         effects = _routing_and_notices(pipeline, msg, verdict, rcpt_to, user, ticket, decision)
         out = [f"message {args.message}: channel {args.channel}, moment {moment}",
                f"classified as {verdict.kind}" + (f" ({verdict.reason})" if verdict.reason else ""),
-               "", "fields the rules saw:", *_indent(facts),
+               "", "fields the rules saw:", *_indent(_facts(facts)),
                "", f"rules ({len(pipeline.rules.ruleset)}):",
                *_indent(str(step) for step in decision.trace),
                "", "decision:", *_indent(_decision_lines(decision)), *effects]  # fmt: skip
@@ -79,17 +79,7 @@ def _user(msg):
                 organisation=organisation_id_for_address(address))  # fmt: skip
 
 
-def _facts(pipeline, msg, verdict, rcpt_to, size, user, ticket) -> list[str]:
-    from maild.rule_facts import message_facts
-    from maild.ruling import organisation_of
-    from store import labels
-
-    facts = message_facts(
-        msg, verdict, rcpt_to=rcpt_to, is_ours=pipeline.config.is_ours, size=size,
-        organisation=organisation_of(user), topic=ticket.topic if ticket else None,
-        priority=ticket.priority if ticket else None,
-        fields=labels.fields_of(ticket) if ticket else None,
-    )  # fmt: skip
+def _facts(facts) -> list[str]:
     lines = []
     for field in dataclasses.fields(facts):
         value = getattr(facts, field.name)

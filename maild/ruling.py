@@ -16,7 +16,7 @@ from maild.outcome import Unprocessable
 from maild.parse import ParsedMessage
 from maild.routing import RuleChoices
 from maild.rule_facts import message_facts
-from rules import Decision
+from rules import Decision, Facts
 from store import labels, tickets
 from store.agents import agent_by_email
 from store.models import Ticket, User
@@ -32,20 +32,10 @@ class Ruling:
         self.pipeline = pipeline
         self.config = pipeline.config
 
-    def decide(
-        self,
-        msg: ParsedMessage,
-        verdict: Classification,
-        *,
-        rcpt_to,
-        size: int,
-        user: User,
-        ticket: Ticket | None = None,
-        channel: str = "email",
-        explain: bool = False,
-    ) -> Decision:
-        """The rules' decision on `msg`: at creation, or as a reply to `ticket`."""
-        facts = message_facts(
+    def facts(self, msg: ParsedMessage, verdict: Classification, *, rcpt_to, size: int,
+              user: User, ticket: Ticket | None = None) -> Facts:  # fmt: skip
+        """What the rules see of `msg`: at creation, or as a reply to `ticket`."""
+        return message_facts(
             msg,
             verdict,
             rcpt_to=rcpt_to,
@@ -56,7 +46,10 @@ class Ruling:
             priority=ticket.priority if ticket else None,
             fields=labels.fields_of(ticket) if ticket else None,
         )
-        moment = "reply" if ticket else "create"
+
+    def decide(self, facts: Facts, *, reply: bool, channel: str = "email",
+               explain: bool = False) -> Decision:  # fmt: skip
+        moment = "reply" if reply else "create"
         return self.pipeline.rules.decide(facts, channel=channel, moment=moment, explain=explain)
 
     def ending(
