@@ -28,6 +28,17 @@ log = logging.getLogger(__name__)
 MAX_DELAY = 6 * 3600.0
 
 
+def _notifier(config: Config):
+    """A Notifier for composing drafts: the templates and signing secret the daemon uses."""
+    from maild.notices import Notices
+    from maild.notify import Notifier
+    from maild.tokens import Signer
+    from store.db import signing_secret
+
+    signer = Signer(signing_secret(), config.domain)
+    return Notifier(config, signer=signer, notices=Notices(config.paths.templates))
+
+
 class _Temporary(Exception):
     pass
 
@@ -42,6 +53,7 @@ class Deliverer:
         self.owner = owner
         self._smtp: smtplib.SMTP | None = None
         self._maildir: mailbox.Maildir | None = None
+        self._notifier = None  # made when the first draft is composed
 
     @property
     def outbox(self) -> Path:
@@ -64,6 +76,8 @@ class Deliverer:
     def _attempt(self, row: Outbound) -> tuple[bool, str]:
         """One delivery attempt: (delivered, a note on recipients refused for good)."""
         try:
+            if row.draft:
+                self._compose(row)
             deferred, rejected = self._send(row)
         except _Permanent as exc:
             outbound.mark_failed(row.id, str(exc))
@@ -91,6 +105,22 @@ class Deliverer:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._smtp.quit()
             self._smtp = None
+
+    def _compose(self, row: Outbound) -> None:
+        """Make the message of a row queued as a draft, and keep it (a retry sends the same
+        bytes). A draft that cannot be composed fails the message with the reason."""
+        from maild.notify import Draft
+
+        if self._notifier is None:
+            self._notifier = _notifier(self.config)
+        try:
+            draft = Draft.from_json(row.draft)
+            message_id = self._notifier.signer.message_id(draft.number)
+            raw = self._notifier.compose_draft(draft, message_id)
+        except Exception as exc:
+            raise _Permanent(f"cannot compose the message: {type(exc).__name__}: {exc}") from exc
+        outbound.store_composed(row.id, raw, message_id)
+        row.raw, row.draft, row.message_id = raw, "", message_id
 
     def _retry(self, row: Outbound, reason: str, recipients: list[str] | None = None) -> None:
         settings = self.config.outbound

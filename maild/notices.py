@@ -53,6 +53,7 @@ class Notices:
         self._plain = jinja2.Environment(autoescape=False, **common)
         self._escaped = jinja2.Environment(autoescape=True, **common)
         self.overrides = _overrides(directory)
+        self._loaded: dict[str, tuple] = {}
 
     def template_name(self, name: str, department: str | None = None) -> str:
         """The file that renders `name` for `department`: its override, else the common one."""
@@ -61,15 +62,15 @@ class Notices:
         return f"{name}.j2"
 
     def render(self, name: str, context: dict[str, Any], department: str | None = None) -> Rendered:
-        context = {"marker": MARKER, "signature": "", **context}
-        path = self.template_name(name, department)
-        plain = self._plain.get_template(path)
-        escaped = self._escaped.get_template(path)
+        plain, escaped, defaults = self._templates(self.template_name(name, department))
+        context = {**defaults, **context}
         # One context for both plain blocks: building a context costs more than a block.
-        shared = plain.new_context(context)
+        # The globals are already in `context`, so it is passed as it is (shared) instead of
+        # being merged anew for each context.
+        shared = plain.new_context(context, shared=True)
         subject = " ".join(_block(plain, "subject", shared).split())
         html = (
-            _block(escaped, "html", escaped.new_context(context))
+            _block(escaped, "html", escaped.new_context(context, shared=True))
             if "html" in escaped.blocks
             else ""
         )
@@ -78,6 +79,16 @@ class Notices:
             text=_block(plain, "text", shared).strip() + "\n",
             html=html.strip(),
         )
+
+    def _templates(self, path: str) -> tuple[jinja2.Template, jinja2.Template, dict[str, Any]]:
+        """The plain and the escaping template at `path`, and the values every render starts
+        from (Jinja's globals, the marker, an empty signature); loaded once."""
+        found = self._loaded.get(path)
+        if found is None:
+            plain = self._plain.get_template(path)
+            defaults = {**plain.globals, "marker": MARKER, "signature": ""}
+            found = self._loaded[path] = (plain, self._escaped.get_template(path), defaults)
+        return found
 
     def check(self) -> list[str]:
         """Every problem with the templates and department overrides, each naming the file."""

@@ -1,12 +1,11 @@
 """The SLA sweep: announce each missed (or nearly missed) target exactly once.
 
 Run by the daemon's scheduler (every `[processing] sweep_interval` seconds) and by
-`maild sla sweep`. It reads only tickets that are due, through the (flag, due time)
-indexes, so its cost follows the number of due tickets, not of open ones. Each breach is
-claimed with a conditional UPDATE in the same transaction that queues the alert: two
-daemons sweeping together, or a sweep after hours of downtime, still send one alert per
-ticket and target, never one per missed minute. Alerts go to agents only (see
-`maild.recipients`).
+`maild sla sweep`. It reads only tickets that are due, so its cost follows the number of
+due tickets, not of open ones. Each breach is claimed (`store.breaches`) in the same
+transaction that queues its alert: two daemons sweeping together, or a sweep after hours
+of downtime, still send one alert per ticket and target, never one per missed minute.
+Alerts go to agents only (see `maild.recipients`).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from maild.pipeline import Pipeline
 from maild.recipients import agents_to_alert
-from store import sql, tickets
+from store import breaches, sql, tickets
 from store.clock import now as utcnow
 from store.db import transaction
 from store.models import Ticket
@@ -40,61 +39,23 @@ def sweep(pipeline: Pipeline, *, now: datetime | None = None) -> SweepResult:
     return SweepResult(first, resolution, _warnings(pipeline, now))
 
 
-_TARGETS = (
-    ("first response", Ticket.first_response_breached, Ticket.first_response_due),
-    ("resolution", Ticket.overdue, Ticket.due),
-)
-
-
 def _breaches(pipeline: Pipeline, now: datetime) -> tuple[int, int]:
     """Announce missed first-response and resolution targets, a chunk of each at a time,
-    in one transaction per round (its alerts and events written as multi-row INSERTs)."""
-    counts = {target: 0 for target, _, _ in _TARGETS}
+    in one transaction per round (its alerts and events written together at its end)."""
+    counts = dict.fromkeys(breaches.TARGETS, 0)
     cache: dict = {}
     final = list(pipeline.org.statuses.final)
     while True:
-        found = [(target, flag, _due_rows(flag, due, now, final)) for target, flag, due in _TARGETS]
-        if any(rows for _, _, rows in found):
-            with transaction(), sql.deferred_inserts():
-                for target, flag, rows in found:
-                    claimed = _claim(flag, [t.id for t in rows]) if rows else set()
-                    for ticket in rows:
-                        if ticket.id in claimed:
-                            _announce(pipeline, ticket, target, "overdue_alert", cache)
-                    counts[target] += len(claimed)
-        if all(len(rows) < CHUNK for _, _, rows in found):
+        full = False
+        with transaction(), sql.deferred_inserts():
+            for target in breaches.TARGETS:
+                claimed = breaches.claim_due(target, now, final, CHUNK)
+                for ticket in claimed:
+                    _announce(pipeline, ticket, target, "overdue_alert", cache)
+                counts[target] += len(claimed)
+                full = full or len(claimed) == CHUNK
+        if not full:
             return counts["first response"], counts["resolution"]
-
-
-# What announcing a breach reads of a ticket; fewer columns, cheaper rows.
-_ANNOUNCED = (
-    Ticket.id, Ticket.number, Ticket.subject, Ticket.status, Ticket.priority,
-    Ticket.department, Ticket.sla, Ticket.assignee, Ticket.team, Ticket.due,
-    Ticket.first_response_due,
-)  # fmt: skip
-
-
-def _due_rows(flag, due, now: datetime, final: list[str]) -> list[Ticket]:
-    return list(
-        Ticket.select(*_ANNOUNCED)
-        .where((flag == False) & (due <= now) & Ticket.status.not_in(final))  # noqa: E712
-        .order_by(due)
-        .limit(CHUNK)
-    )
-
-
-def _claim(flag, ids: list[int]) -> set[int]:
-    """Set `flag` on those of `ids` where it is still clear; the ids this call set.
-
-    One conditional UPDATE for the whole chunk: a second sweeper (another daemon, or
-    `maild sla sweep` beside a running daemon) gets none of the ids this one set.
-    """
-    query = (
-        Ticket.update({flag: True})
-        .where(Ticket.id.in_(ids) & (flag == False))  # noqa: E712
-        .returning(Ticket.id)
-    )
-    return {row.id for row in query.execute()}
 
 
 def _warnings(pipeline: Pipeline, now: datetime) -> int:
@@ -125,7 +86,7 @@ def _warnings(pipeline: Pipeline, now: datetime) -> int:
         return 0
     cache: dict = {}
     with transaction(), sql.deferred_inserts():
-        claimed = _claim(Ticket.warned, [t.id for t in ready])
+        claimed = breaches.claim(Ticket.warned, [t.id for t in ready])
         for ticket in ready:
             if ticket.id in claimed:
                 _announce(pipeline, ticket, "resolution", "sla_warning", cache)
@@ -136,14 +97,20 @@ def _announce(pipeline: Pipeline, ticket: Ticket, target: str, notice: str, cach
     due = ticket.first_response_due if target == "first response" else ticket.due
     due_text = f"{due:%Y-%m-%d %H:%M} UTC" if due else "-"
     what = "missed" if notice == "overdue_alert" else "is close to"
-    plan = next((p for p in pipeline.config.slas if p.name == ticket.sla), None)
+    if "plans" not in cache:
+        cache["plans"] = {p.name: p for p in pipeline.config.slas}
+    plan = cache["plans"].get(ticket.sla)
     note = f"SLA: {what} its {target} target (due {due_text})"
     if plan is not None and not plan.alerts:
         tickets.add_event(ticket, f"{note}; alerts are off for this plan")
         return
     breach = {"target": target, "due": due_text, "plan": ticket.sla or "-"}
     to = agents_to_alert(pipeline.config, ticket, cache=cache)
-    sent = pipeline.notifier.alert(notice, ticket, to=to, extra={"breach": breach}, cache=cache)
+    # Queued as drafts: the sender composes them, so announcing a hundred breaches after
+    # an outage costs the sweep's transaction rows, not rendering.
+    sent = pipeline.notifier.alert(
+        notice, ticket, to=to, extra={"breach": breach}, cache=cache, later=True
+    )
     if sent:
         note += f"; alert sent to {', '.join(sent)}"
     else:

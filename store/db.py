@@ -108,6 +108,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     _add_missing_columns,  # 7: polled mailboxes: their state and the messages seen in them
     _add_missing_columns,  # 8: ticket tags and custom field values
     _add_missing_columns,  # 9: replies' untrimmed text and HTML
+    _add_missing_columns,  # 10: outbound drafts, composed when sent
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -316,7 +316,8 @@ class MessageRef(BaseModel):
 
 
 class Outbound(BaseModel):
-    """One rendered message waiting for, or done with, delivery through the relay."""
+    """One message waiting for, or done with, delivery through the relay: its bytes, or the
+    draft it is composed from when it is first sent (`maild.notify.Draft`)."""
 
     id = BigAutoField()
     ticket = ForeignKeyField(Ticket, null=True, on_delete="SET NULL")
@@ -325,7 +326,8 @@ class Outbound(BaseModel):
     recipients = TextField()
     rate_key = CharField(max_length=320, default="")
     message_id = CharField(max_length=998)
-    raw = BlobField()
+    raw = BlobField()  # empty until a message queued as a draft is composed
+    draft = TextField(default="")  # what to compose when sending (JSON), if not yet composed
     state = CharField(max_length=16, default="pending")
     attempts = IntegerField(default=0)
     next_try = DateTimeField(default=now)

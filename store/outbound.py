@@ -22,6 +22,7 @@ __all__ = [
     "outbound_by_id",
     "release_leases",
     "requeue",
+    "store_composed",
 ]
 
 
@@ -34,8 +35,13 @@ def enqueue(
     raw: bytes,
     ticket=None,
     rate_key: str = "",
+    draft: str = "",
 ) -> int | None:
-    """Queue a message; its id (None inside `sql.deferred_inserts()`, which writes it later)."""
+    """Queue a message; its id (None inside `sql.deferred_inserts()`, which writes it later).
+
+    A message composed when it is sent has an empty `raw` and `message_id` and its `draft`
+    (see `maild.notify.Draft`); `store_composed` keeps them once they are made.
+    """
     values = {
         "kind": kind,
         "mail_from": mail_from,
@@ -44,6 +50,7 @@ def enqueue(
         "raw": raw,
         "ticket": ticket.id if ticket is not None else None,
         "rate_key": rate_key.lower(),
+        "draft": draft,
     }
     return sql.insert_later(Outbound, values)
 
@@ -77,6 +84,14 @@ def claim_due(limit: int, *, owner: str) -> list[Outbound]:
                 attempts=Outbound.attempts + 1, next_try=moment + leases.LEASE, lease_owner=owner
             ).where(Outbound.id.in_([r.id for r in rows])).execute()
     return rows
+
+
+def store_composed(row_id: int, raw: bytes, message_id: str) -> None:
+    """Keep the message composed from a row's draft, so a retry sends the same bytes."""
+    with transaction():
+        Outbound.update(raw=raw, message_id=message_id, draft="").where(
+            Outbound.id == row_id
+        ).execute()
 
 
 def release_leases(owner: str) -> int:

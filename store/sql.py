@@ -20,15 +20,20 @@ from store.models import database
 __all__ = ["deferred_inserts", "execute", "exists", "insert", "insert_later", "scalar"]
 
 _inserts: dict[tuple, str] = {}
+_model_defaults: dict[type[Model], tuple] = {}
 _deferred: ContextVar[list | None] = ContextVar("deferred_inserts", default=None)
 
 
-def _defaults(model: type[Model]) -> dict[str, Any]:
-    return {
-        name: field.default
-        for name, field in model._meta.fields.items()
-        if field.default is not None and not field.primary_key
-    }
+def _defaults(model: type[Model]) -> tuple[tuple[str, Any, bool], ...]:
+    """(column, default, whether the default is a callable) for each defaulted column."""
+    found = _model_defaults.get(model)
+    if found is None:
+        found = _model_defaults[model] = tuple(
+            (name, field.default, callable(field.default))
+            for name, field in model._meta.fields.items()
+            if field.default is not None and not field.primary_key
+        )
+    return found
 
 
 def _is_sqlite(model: type[Model]) -> bool:
@@ -37,8 +42,8 @@ def _is_sqlite(model: type[Model]) -> bool:
 
 def _with_defaults(model: type[Model], values: Mapping[str, Any]) -> dict[str, Any]:
     row = {
-        name: default() if callable(default) else default
-        for name, default in _defaults(model).items()
+        name: default() if call else default
+        for name, default, call in _defaults(model)
         if name not in values
     }
     row.update(values)
@@ -94,11 +99,11 @@ def insert_later(model: type[Model], values: Mapping[str, Any], *, ignore_confli
 
 @contextmanager
 def deferred_inserts() -> Iterator[None]:
-    """Collect `insert_later` rows and write them with one `executemany` per table at the end.
+    """Collect `insert_later` rows and write them at the end, a table at a time.
 
     For work that writes many small rows at once (the SLA sweep announcing a hundred
-    breaches): a round trip per row is most of the cost on PostgreSQL. Use it inside a
-    transaction; rows keep their order, so ids still follow the order of events.
+    breaches), where a statement per row is most of the cost. Use it inside a transaction;
+    rows keep their order, so ids still follow the order of events.
     """
     pending: list = []
     token = _deferred.set(pending)
@@ -111,11 +116,23 @@ def deferred_inserts() -> Iterator[None]:
         groups.setdefault((model, tuple(row), ignore_conflict), []).append(row)
     for (model, columns, ignore_conflict), rows in groups.items():
         fields = model._meta.fields
-        # executemany of the one-row statement: psycopg pipelines it in one round trip and
-        # keeps the short statement prepared, where a many-row VALUES list is parsed anew.
-        sql = _insert_sql(model, columns, ignore_conflict, 1).split(" RETURNING ")[0]
         params = [[fields[name].db_value(row[name]) for name in columns] for row in rows]
-        model._meta.database.cursor().executemany(sql, params)
+        if _is_sqlite(model) or ignore_conflict:
+            sql = _insert_sql(model, columns, ignore_conflict, 1).split(" RETURNING ")[0]
+            model._meta.database.cursor().executemany(sql, params)
+        else:
+            _copy(model, columns, params)
+
+
+def _copy(model: type[Model], columns: tuple, params: list[list]) -> None:
+    """Load rows into PostgreSQL with COPY: a stream of rows, one statement, where
+    `executemany` costs a statement (client and server) per row."""
+    fields = model._meta.fields
+    names = ", ".join(f'"{fields[name].column_name}"' for name in columns)
+    statement = f'COPY "{model._meta.table_name}" ({names}) FROM STDIN'
+    with model._meta.database.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in params:
+            copy.write_row(row)
 
 
 def execute(statement: str, params: list[Any]):

@@ -7,7 +7,7 @@ import sys
 
 from store.db import SCHEMA_VERSION, close_database, get_meta, open_database, signing_secret
 from store.models import MODELS, User
-from store.tickets import user_for
+from store.tickets import create_ticket, user_for
 from tests.helpers import REPO
 
 
@@ -104,5 +104,42 @@ def test_version_5_drops_the_single_column_first_response_index(db_url):
         indexes = {i.name for i in db.get_indexes("tickets")}
         assert "ticket_first_response_due" not in indexes
         assert "ticket_first_response_breached_first_response_due" in indexes
+    finally:
+        close_database()
+
+
+def test_deferred_inserts_store_awkward_values_exactly(db_url):
+    """Rows written together at the end of `deferred_inserts` (COPY on PostgreSQL) keep
+    every value as it was: tabs, line breaks, backslashes, quotes, non-ASCII text, every
+    byte value, NULLs and microseconds."""
+    from datetime import datetime
+
+    from store import sql
+    from store.db import transaction
+    from store.models import Outbound
+
+    texts = ["tab\there", "line\nbreak\r\n", "back\\slash \\N \\.", "quote ' \" ;", "Grüße 🎫", ""]
+    raw = bytes(range(256)) * 3
+    when = datetime(2026, 11, 29, 8, 7, 6, 543210)
+    open_database(db_url)
+    try:
+        ticket = create_ticket(
+            number="000001", subject="s", requester=user_for("ada@customer.test"),
+            source="email", status="open", created=when, department=None, sla=None,
+            due=None, first_response_due=None,
+        )  # fmt: skip
+        with transaction(), sql.deferred_inserts():
+            for n, text in enumerate(texts):
+                sql.insert_later(Outbound, {
+                    "kind": "k", "mail_from": text, "recipients": "[]", "message_id": f"{n}@x",
+                    "raw": raw + text.encode(), "ticket": ticket.id if n % 2 else None,
+                    "next_try": when, "last_error": text,
+                })  # fmt: skip
+            assert Outbound.select().count() == 0  # not yet: written at the end
+        rows = list(Outbound.select().order_by(Outbound.id))
+        assert [r.mail_from for r in rows] == texts == [r.last_error for r in rows]
+        assert [bytes(r.raw) for r in rows] == [raw + t.encode() for t in texts]
+        assert [r.ticket_id for r in rows] == [ticket.id if n % 2 else None for n in range(6)]
+        assert {r.next_try for r in rows} == {when}
     finally:
         close_database()

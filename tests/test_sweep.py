@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -12,7 +14,7 @@ from maild.delivery import Deliverer
 from maild.org import naive
 from maild.sweep import sweep
 from store import tickets as ticket_queries
-from store.models import Outbound, Ticket
+from store.models import Entry, Outbound, Ticket, database
 
 MANAGER = "boss@helpdesk.test"
 ORG = {
@@ -84,6 +86,90 @@ def test_outage_then_one_alert_per_breached_ticket_and_none_on_the_next_sweep(pi
     again = sweep(pipeline, now=OUTAGE_END + timedelta(minutes=1))
     assert again.resolution == 0 and again.first_response == 0
     assert Outbound.select().count() == len(expected)
+
+
+def test_two_sweepers_at_once_announce_each_breach_once(pipeline):
+    """Two daemons sharing a database sweep at the same moment: every breach is claimed by
+    exactly one of them, so each ticket gets one alert and one event."""
+    for n in range(250):
+        make_ticket(pipeline, n, "fast", MONDAY_9_BERLIN + timedelta(minutes=n % 60))
+    start = threading.Barrier(2)
+    results, errors = [], []
+
+    def run():
+        try:
+            start.wait(timeout=10)
+            results.append(sweep(pipeline, now=OUTAGE_END))
+        except Exception as exc:  # reported below: a sweeper that failed is a failure
+            errors.append(exc)
+        finally:
+            database.close()
+
+    sweepers = [threading.Thread(target=run) for _ in range(2)]
+    for thread in sweepers:
+        thread.start()
+    for thread in sweepers:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert sum(r.resolution for r in results) == 250
+    alerted = Counter(o.ticket_id for o in Outbound.select(Outbound.ticket))
+    assert len(alerted) == 250 and set(alerted.values()) == {1}
+    events = Entry.select().where(Entry.kind == "event", Entry.text.contains("missed"))
+    assert Counter(e.ticket_id for e in events) == alerted
+
+
+def test_alerts_are_composed_once_when_first_sent(pipeline, sink):
+    """The sweep queues its alerts as drafts; the sender composes each with its own
+    Message-ID, Reply-To signed for the agent and the ticket token, keeps the bytes, and
+    sends exactly those."""
+    from store.agents import add_agent
+
+    add_agent("Alice Agent", ["alice@helpdesk.test"], "Support", "agent", {})
+    ticket = make_ticket(pipeline, 7, "fast", MONDAY_9_BERLIN)
+    assert sweep(pipeline, now=OUTAGE_END).resolution == 1
+    queued = {row.recipients: row for row in Outbound.select()}
+    assert set(queued) == {'["alice@helpdesk.test"]', f'["{MANAGER}"]'}
+    assert all(bytes(r.raw) == b"" and r.message_id == "" and r.draft for r in queued.values())
+
+    deliverer = Deliverer(pipeline.config)
+    assert deliverer.deliver_due() == 2
+    deliverer.close()
+
+    mails = {m["To"].addresses[0].addr_spec: m for m in sink.wait_for(2)}
+    alice = mails["alice@helpdesk.test"]
+    assert alice["Subject"].startswith(f"[#{ticket.number}] Overdue: resolution")
+    assert alice["Auto-Submitted"] == "auto-generated"
+    assert pipeline.signer.ticket_of_message_id(alice["Message-ID"].strip("<>")) == ticket.number
+    reply_to = alice["Reply-To"].split("<")[1].strip(">")
+    replier = pipeline.signer.agent_of_reply_address(reply_to, frozenset({"support"}))
+    assert replier is not None and replier[0] == ticket.number
+    assert "Reply-To" not in mails[MANAGER]  # the manager is no agent: no reply address
+    sent = {row.recipients: row for row in Outbound.select()}
+    for recipients, row in sent.items():
+        assert row.state == "sent" and row.draft == ""
+        relayed = next(raw for _, rcpts, raw in sink.messages if json.dumps(rcpts) == recipients)
+        assert bytes(row.raw) == relayed and f"<{row.message_id}>".encode() in relayed
+
+
+def test_a_draft_that_cannot_be_composed_fails_with_its_reason(pipeline, sink):
+    make_ticket(pipeline, 8, "fast", MONDAY_9_BERLIN)
+    make_ticket(pipeline, 9, "fast", MONDAY_9_BERLIN)
+    sweep(pipeline, now=OUTAGE_END)
+    first = Outbound.select().order_by(Outbound.id).first()
+    Outbound.update(draft=first.draft.replace("overdue_alert", "no_such_notice")).where(
+        Outbound.id == first.id
+    ).execute()
+
+    deliverer = Deliverer(pipeline.config)
+    deliverer.deliver_due()
+    deliverer.close()
+
+    failed = Outbound.get_by_id(first.id)
+    assert failed.state == "failed"
+    assert "cannot compose the message" in failed.last_error
+    assert "no_such_notice" in failed.last_error
+    assert len(sink.wait_for(1)) == 1  # the other ticket's alert still went out
 
 
 def test_plan_with_alerts_off_is_marked_without_mail(pipeline):
