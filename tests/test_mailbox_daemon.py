@@ -71,12 +71,18 @@ def test_daemon_polls_its_mailboxes_and_a_hung_one_blocks_nobody(
 
 
 def test_idle_brings_new_mail_in_at_once(daemon_for, db_url, dovecot, tickets_in):
-    daemon_for(db_url, mailbox=[mailbox(dovecot, idle=True, interval=600)])
+    daemon = daemon_for(db_url, mailbox=[mailbox(dovecot, idle=True, interval=600)])
     wait_until(lambda: tickets_in() == [] and _polled(dovecot), what="the first poll")
 
     dovecot.append(numbered(1))
 
-    wait_until(lambda: tickets_in() == ["Message 000"], timeout=15, what="ticket via IDLE")
+    try:
+        wait_until(lambda: tickets_in() == ["Message 000"], timeout=15, what="ticket via IDLE")
+    except AssertionError as exc:  # re-raised with what both sides logged
+        raise AssertionError(
+            f"{exc}\n--- daemon log\n{daemon.log.read_text()[-4000:]}"
+            f"\n--- dovecot log\n{(dovecot.dir / 'dovecot.log').read_text()[-4000:]}"
+        ) from None
 
 
 def _polled(dovecot) -> bool:
