@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 _SIZES_PER_FETCH = 500
 # Seconds in IDLE before a NOOP; RFC 2177 asks for less than 29 minutes.
 IDLE_CYCLE = 120
+# Seconds before watching again after the IDLE connection broke.
+RECONNECT_PAUSE = 5
 
 
 def _connect(mailbox: Mailbox, password: str, *, readonly: bool) -> tuple[IMAPClient, int]:
@@ -129,7 +133,8 @@ class ImapWatcher:
     """A connection of its own, idling on the folder. Call `ready` before each poll and
     `wait` after it: mail that arrives in between is announced when IDLE starts, so
     nothing slips through the gap. `wait` returns True when the server announced new
-    mail, False when the time is up (or IDLE is not possible: then it just sleeps)."""
+    mail (or the connection broke, so mail may have come unannounced), False when the time
+    is up (or IDLE is not possible: then it just sleeps)."""
 
     def __init__(self, mailbox: Mailbox) -> None:
         self.mailbox = mailbox
@@ -156,10 +161,14 @@ class ImapWatcher:
         try:
             return self._idle(seconds, stop)
         except Exception as exc:
-            log.warning("mailbox %s: IDLE stopped (%s); polling on the interval",
-                        self.mailbox.name, type(exc).__name__)  # fmt: skip
+            log.warning("mailbox %s: IDLE stopped (%s); watching again in %ds",
+                        self.mailbox.name, type(exc).__name__, RECONNECT_PAUSE)  # fmt: skip
             self.close()
-            return False
+            # No connection watched for a while: mail may have come meanwhile, which the
+            # next connection's IDLE will not announce. Poll after it connects, as if
+            # announced; the pause keeps a server that drops every IDLE from a busy loop.
+            stop.wait(min(seconds, RECONNECT_PAUSE))
+            return True
 
     def _idle(self, seconds: float, stop: threading.Event) -> bool:
         deadline = time.monotonic() + seconds
@@ -174,17 +183,30 @@ class ImapWatcher:
     def _idle_once(self, until: float, stop: threading.Event) -> bool:
         self.client.idle()
         announced = False
-        try:
-            while not stop.is_set() and not announced and time.monotonic() < until:
-                left = until - time.monotonic()
-                announced = _new_mail(self.client.idle_check(timeout=min(left, 1.0)))
-        finally:
-            announced = _new_mail(self.client.idle_done()[1]) or announced
-        return announced
+        while not stop.is_set() and not announced and time.monotonic() < until:
+            responses = self.client.idle_check(timeout=min(until - time.monotonic(), 1.0))
+            # imapclient reports a connection the server closed as "no news", at once and
+            # forever after: without this check the loop would spin until the cycle ends.
+            if not responses and _closed_by_server(self.client):
+                raise ConnectionError("the server closed the IDLE connection")
+            announced = _new_mail(responses)
+        return _new_mail(self.client.idle_done()[1]) or announced
 
     def close(self) -> None:
         _drop(self.client)
         self.client = None
+
+
+def _closed_by_server(client: IMAPClient) -> bool:
+    """Whether the server has closed the connection: the socket reads as at its end. The
+    peek goes to a duplicate of the raw socket, beneath TLS, and takes nothing from it."""
+    with socket.socket(fileno=os.dup(client.socket().fileno())) as raw:
+        try:
+            return raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
 
 
 def _new_mail(responses) -> bool:

@@ -3,7 +3,11 @@ server that blocks nobody), `maild fetch` and `maild mailbox status`."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
+import time
 
 import pytest
 
@@ -76,13 +80,47 @@ def test_idle_brings_new_mail_in_at_once(daemon_for, db_url, dovecot, tickets_in
 
     dovecot.append(numbered(1))
 
-    try:
+    with _logs_on_failure(daemon, dovecot):
         wait_until(lambda: tickets_in() == ["Message 000"], timeout=15, what="ticket via IDLE")
-    except AssertionError as exc:  # re-raised with what both sides logged
+
+
+def test_mail_that_came_while_the_idle_connection_hung_is_fetched_when_it_breaks(
+    daemon_for, db_url, dovecot, tickets_in
+):
+    """A connection that hangs (a dead route) announces nothing; when it finally breaks,
+    the daemon polls at once instead of waiting for the next interval."""
+    daemon = daemon_for(db_url, mailbox=[mailbox(dovecot, idle=True, interval=600)])
+    wait_until(lambda: tickets_in() == [] and _polled(dovecot), what="the first poll")
+    (watcher,) = wait_until(lambda: len(p := _imap_pids(dovecot)) == 1 and p, what="one IDLE")
+
+    os.kill(watcher, signal.SIGSTOP)  # the server side of the IDLE connection hangs
+    try:
+        dovecot.append(numbered(1))
+        time.sleep(1.0)
+        assert tickets_in() == []  # nobody announced it, and the next poll is 10 minutes away
+    finally:
+        os.kill(watcher, signal.SIGKILL)  # ... and then the connection breaks
+
+    with _logs_on_failure(daemon, dovecot):
+        wait_until(lambda: tickets_in() == ["Message 000"], timeout=20, what="the poll after")
+
+
+@contextlib.contextmanager
+def _logs_on_failure(daemon, dovecot):
+    """Re-raise a failed wait with what the daemon and Dovecot logged."""
+    try:
+        yield
+    except AssertionError as exc:
         raise AssertionError(
             f"{exc}\n--- daemon log\n{daemon.log.read_text()[-4000:]}"
             f"\n--- dovecot log\n{(dovecot.dir / 'dovecot.log').read_text()[-4000:]}"
         ) from None
+
+
+def _imap_pids(dovecot) -> list[int]:
+    """The processes serving IMAP connections of the test's first user now."""
+    lines = dovecot.doveadm("who", "-1", USERS[0]).splitlines()[1:]
+    return [int(pid) for line in lines for pid in line.split()[2].strip("()").split()]
 
 
 def _polled(dovecot) -> bool:
