@@ -61,13 +61,13 @@ def _values(row: Sequence) -> dict:
 
 
 def _claim_due_sql(flag: Field, due: Field, finals: int) -> str:
-    table, flag, due = Ticket._meta.table_name, flag.column_name, due.column_name
+    table, flagged, due_at = Ticket._meta.table_name, flag.column_name, due.column_name
     columns = ", ".join(f'"{field.column_name}"' for field in _ANNOUNCED)
     open_only = f" AND status NOT IN ({', '.join('?' * finals)})" if finals else ""
     return (
-        f'UPDATE "{table}" SET "{flag}" = ? WHERE id IN ('
-        f'SELECT id FROM "{table}" WHERE "{flag}" = ? AND "{due}" <= ?{open_only} '
-        f'ORDER BY "{due}" LIMIT ?) AND "{flag}" = ? RETURNING {columns}'
+        f'UPDATE "{table}" SET "{flagged}" = ? WHERE id IN ('
+        f'SELECT id FROM "{table}" WHERE "{flagged}" = ? AND "{due_at}" <= ?{open_only} '
+        f'ORDER BY "{due_at}" LIMIT ?) AND "{flagged}" = ? RETURNING {columns}'
     )
 
 

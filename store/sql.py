@@ -50,20 +50,22 @@ def _with_defaults(model: type[Model], values: Mapping[str, Any]) -> dict[str, A
     return row
 
 
-def _insert_sql(model: type[Model], columns: tuple, ignore_conflict: bool, rows: int) -> str:
+def _insert_sql(model: type[Model], columns: tuple, ignore_conflict: bool, returning: bool) -> str:
+    """A one-row INSERT; with `returning`, on PostgreSQL it returns the new primary key
+    (SQLite has `lastrowid` for that)."""
     sqlite = _is_sqlite(model)
-    key = (model, columns, ignore_conflict, sqlite, rows)
+    key = (model, columns, ignore_conflict, sqlite, returning)
     sql = _inserts.get(key)
     if sql is None:
         fields = model._meta.fields
         param = "?" if sqlite else "%s"
         names = ", ".join(f'"{fields[name].column_name}"' for name in columns)
-        marks = ", ".join([f"({', '.join(param for _ in columns)})"] * rows)
-        sql = f'INSERT INTO "{model._meta.table_name}" ({names}) VALUES {marks}'
+        marks = ", ".join(param for _ in columns)
+        sql = f'INSERT INTO "{model._meta.table_name}" ({names}) VALUES ({marks})'
         if ignore_conflict:
             sql += " ON CONFLICT DO NOTHING"
         pk = model._meta.primary_key
-        if rows == 1 and not sqlite and pk.name not in columns:
+        if returning and not sqlite and pk.name not in columns:
             sql += f' RETURNING "{pk.column_name}"'
         _inserts[key] = sql
     return sql
@@ -76,7 +78,7 @@ def insert(model: type[Model], values: Mapping[str, Any], *, ignore_conflict: bo
     """
     row = _with_defaults(model, values)
     sqlite = _is_sqlite(model)
-    sql = _insert_sql(model, tuple(row), ignore_conflict, 1)
+    sql = _insert_sql(model, tuple(row), ignore_conflict, returning=True)
     fields = model._meta.fields
     params = [fields[name].db_value(value) for name, value in row.items()]
     cursor = model._meta.database.execute_sql(sql, params)
@@ -118,7 +120,7 @@ def deferred_inserts() -> Iterator[None]:
         fields = model._meta.fields
         params = [[fields[name].db_value(row[name]) for name in columns] for row in rows]
         if _is_sqlite(model) or ignore_conflict:
-            sql = _insert_sql(model, columns, ignore_conflict, 1).split(" RETURNING ")[0]
+            sql = _insert_sql(model, columns, ignore_conflict, returning=False)
             model._meta.database.cursor().executemany(sql, params)
         else:
             _copy(model, columns, params)

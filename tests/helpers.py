@@ -17,6 +17,15 @@ from aiosmtpd.controller import Controller
 
 REPO = Path(__file__).resolve().parent.parent
 HELPDESK = "support@helpdesk.test"
+# `[[role]]` tables for tests of agents at work: "agent" answers and closes, "lead" also
+# assigns and transfers.
+AGENT_ROLES = [
+    {"name": "agent", "permissions": ["ticket.view", "ticket.reply", "ticket.note",
+                                      "ticket.edit", "ticket.close"]},
+    {"name": "lead", "permissions": ["ticket.view", "ticket.reply", "ticket.note",
+                                     "ticket.edit", "ticket.close", "ticket.assign",
+                                     "ticket.transfer"]},
+]  # fmt: skip
 
 
 def free_port() -> int:

@@ -15,17 +15,11 @@ from store.agents import add_agent, agent_by_email
 from store.clock import now
 from store.db import transaction
 from store.models import Entry, Outbound, Ticket
-from tests.helpers import REPO, ingest, make_message, queued, run_maild
+from tests.helpers import AGENT_ROLES, REPO, ingest, make_message, queued, run_maild
 
 BILLING = "support+billing@helpdesk.test"
 ORG = {
-    "role": [
-        {"name": "agent", "permissions": ["ticket.view", "ticket.reply", "ticket.note",
-                                          "ticket.edit", "ticket.close"]},
-        {"name": "lead", "permissions": ["ticket.view", "ticket.reply", "ticket.note",
-                                         "ticket.edit", "ticket.close", "ticket.assign",
-                                         "ticket.transfer"]},
-    ],
+    "role": AGENT_ROLES,
     "sla": [
         {"name": "billing", "first_response_hours": 2, "resolution_hours": 8},
         {"name": "sales", "resolution_hours": 24},

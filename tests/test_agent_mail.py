@@ -10,16 +10,10 @@ from store import labels
 from store import tickets as ticket_queries
 from store.agents import add_agent
 from store.models import Outbound, Ticket
-from tests.helpers import ingest, make_message, queued, reply_to
+from tests.helpers import AGENT_ROLES, ingest, make_message, queued, reply_to
 
 ORG = {
-    "role": [
-        {"name": "agent", "permissions": ["ticket.view", "ticket.reply", "ticket.note",
-                                          "ticket.edit", "ticket.close"]},
-        {"name": "lead", "permissions": ["ticket.view", "ticket.reply", "ticket.note",
-                                         "ticket.edit", "ticket.close", "ticket.assign",
-                                         "ticket.transfer"]},
-    ],
+    "role": AGENT_ROLES,
     "department": [{"name": "Support"}, {"name": "Billing"}],
     "tickets": {"default_department": "Support"},
     "agent_mail": {"trusted_authserv_ids": ["mx.helpdesk.test"]},

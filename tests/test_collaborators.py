@@ -49,13 +49,20 @@ def test_a_bcc_to_the_helpdesk_never_makes_the_copied_person_the_requester(pipel
     assert [to for to, _ in queued("new_ticket_autoresponse")] == [["ada@customer.test"]]
 
 
-def test_a_reply_long_after_closing_opens_a_linked_ticket_and_says_so(pipeline_for, db_url):
+def _closed_days_ago(pipeline_for, db_url, days: int):
+    """(pipeline, ticket): a ticket of a department reopening replies for 7 days, closed
+    `days` ago."""
     pipeline = pipeline_for(db_url, department=[{"name": "Support", "reopen_days": 7}],
                             tickets={"default_department": "Support"})  # fmt: skip
     old = ingest(pipeline, make_message(subject="Printer on fire"))
-    Ticket.update(status="closed", closed=old.created - timedelta(days=30)).where(
+    Ticket.update(status="closed", closed=old.created - timedelta(days=days)).where(
         Ticket.id == old.id
     ).execute()
+    return pipeline, old
+
+
+def test_a_reply_long_after_closing_opens_a_linked_ticket_and_says_so(pipeline_for, db_url):
+    pipeline, old = _closed_days_ago(pipeline_for, db_url, 30)
 
     new = ingest(pipeline, make_message(subject=f"Re: [#{old.number}] Printer on fire",
                                         body="It burns again."))  # fmt: skip
@@ -70,12 +77,7 @@ def test_a_reply_long_after_closing_opens_a_linked_ticket_and_says_so(pipeline_f
 
 
 def test_a_reply_soon_after_closing_reopens_the_ticket(pipeline_for, db_url):
-    pipeline = pipeline_for(db_url, department=[{"name": "Support", "reopen_days": 7}],
-                            tickets={"default_department": "Support"})  # fmt: skip
-    old = ingest(pipeline, make_message(subject="Printer on fire"))
-    Ticket.update(status="closed", closed=old.created - timedelta(days=2)).where(
-        Ticket.id == old.id
-    ).execute()
+    pipeline, old = _closed_days_ago(pipeline_for, db_url, 2)
     ingest(pipeline, make_message(subject=f"Re: [#{old.number}] Printer on fire"))
     assert Ticket.select().count() == 1 and Ticket.get_by_id(old.id).status == "open"
 
